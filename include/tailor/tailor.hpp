@@ -1,0 +1,27 @@
+// tailor/tailor.hpp: the umbrella header. Include this and link tailor::tailor.
+//
+// tailor is a header-only inference engine for one multimodal model family: a ResNet50
+// image tower, a BERT text tower, a fusion head, and a WordPiece tokenizer. See README.md.
+#pragma once
+
+#include "tailor/version.hpp"
+
+#include "tailor/core/arena.hpp"
+#include "tailor/core/checked.hpp"
+#include "tailor/core/error.hpp"
+#include "tailor/core/limits.hpp"
+#include "tailor/core/options.hpp"
+#include "tailor/core/tensor.hpp"
+#include "tailor/core/thread_pool.hpp"
+
+#include "tailor/io/bundle.hpp"
+#include "tailor/io/config.hpp"
+#include "tailor/io/file.hpp"
+#include "tailor/io/safetensors.hpp"
+
+#include "tailor/nn/activation.hpp"
+#include "tailor/nn/gemm.hpp"
+
+#include "tailor/models/bert_config.hpp"
+#include "tailor/models/registry.hpp"
+#include "tailor/models/resnet50_config.hpp"

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# scripts/test.sh: everything CI checks, from a fresh clone.
+#   1. setup (Debian packages, .venv)
+#   2. Release build (CUDA backend too when nvcc exists) and every ctest suite: unit tests,
+#      parity suites against the reference frameworks, converter tests, consumer projects
+#   3. a CPU-only (TAILOR_CUDA=OFF) ASan+UBSan build with clang: the unit tests under the
+#      sanitizers, then each libFuzzer target for a bounded time
+# Environment: TAILOR_FUZZ_SECONDS (default 60) per fuzz target.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$(date +%s)
+stage() { echo; echo "=== $* ($(( $(date +%s) - start ))s)"; }
+
+stage "setup"
+bash scripts/setup.sh
+
+stage "release build"
+bash scripts/build.sh build
+stage "tests (release)"
+ctest --test-dir build --output-on-failure --timeout 1800
+
+stage "sanitizer build (clang, ASan+UBSan, CUDA off)"
+CC=clang CXX=clang++ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DTAILOR_SANITIZE=address,undefined -DTAILOR_FUZZ=ON -DTAILOR_CUDA=OFF \
+  -DTAILOR_BUILD_BENCHMARKS=OFF -DTAILOR_PYTHON="$PWD/.venv/bin/python" >/dev/null
+cmake --build build-asan -j "$(nproc)"
+stage "unit tests under ASan+UBSan"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan -L unit --output-on-failure
+stage "fuzzing"
+bash scripts/fuzz.sh build-asan "${TAILOR_FUZZ_SECONDS:-60}"
+
+stage "all tests passed"
