@@ -12,6 +12,7 @@
 
 #include "tailor/io/bundle.hpp"
 #include "tailor/models/bert_config.hpp"
+#include "tailor/models/fusion_head.hpp"
 #include "tailor/models/resnet50_config.hpp"
 
 namespace tailor {
@@ -66,6 +67,26 @@ inline ResNetConfig validate_resnet(const Bundle& b, const json& cfg, const std:
   return c;
 }
 
+/// Feature widths the head sees for a tryon config: (d_img, d_txt). Throws when a feature
+/// needs a layer the tower lacks (image "logits" without fc, text "logits" without classifier).
+inline std::pair<int64_t, int64_t> tryon_feature_dims(const ResNetConfig& img, const BertConfig& txt,
+                                                      const FusionHeadConfig& head, const std::string& where) {
+  if (head.image_feature == "logits" && img.num_classes == 0)
+    fail(ErrorCode::format, where + ": head.image_feature is 'logits' but the image tower has no fc", "");
+  if (head.text_feature == "logits" && txt.num_labels == 0)
+    fail(ErrorCode::format, where + ": head.text_feature is 'logits' but the text tower has no classifier", "");
+  if (head.text_feature == "pooler" && !txt.has_pooler)
+    fail(ErrorCode::format, where + ": head.text_feature is 'pooler' but the text tower has no pooler", "");
+  return {head.image_feature == "pooled" ? img.feature_dim() : img.num_classes,
+          head.text_feature == "logits" ? txt.num_labels : txt.hidden_size};
+}
+
+inline std::string describe(const FusionHeadConfig& h, int64_t d_img, int64_t d_txt) {
+  return "head: " + h.fusion + " over image " + h.image_feature + " (" + std::to_string(d_img) + ") + text " +
+         h.text_feature + " (" + std::to_string(d_txt) + ") -> " + std::to_string(h.n_out) +
+         (h.n_out == 1 ? " logit (sigmoid)" : " logits (softmax)");
+}
+
 }  // namespace detail
 
 /// Validates `b` for its architecture; throws tailor::Error naming the first problem.
@@ -75,9 +96,20 @@ inline BundleReport validate_bundle(const Bundle& b) {
     r.parts.push_back(detail::describe(detail::validate_bert(b, b.config(), "", "tailor.config")));
   } else if (b.arch() == "resnet50") {
     r.parts.push_back(detail::describe(detail::validate_resnet(b, b.config(), "", "tailor.config")));
-  } else {
-    detail::fail(ErrorCode::unsupported, b.path() + ": validation of '" + b.arch() + "' bundles is not available yet",
-                 "this build of tailor validates bert and resnet50 bundles");
+  } else {  // tryon: image. + text. + head. parts, config {"image": .., "text": .., "head": ..}
+    const detail::ConfigReader cr{b.config(), b.path() + ": tailor.config"};
+    const ResNetConfig img = detail::validate_resnet(b, cr.child("image").j, "image.", "tailor.config.image");
+    const BertConfig txt = detail::validate_bert(b, cr.child("text").j, "text.", "tailor.config.text");
+    const FusionHeadConfig head = FusionHeadConfig::from_json(cr.child("head").j, b.path() + ": tailor.config.head");
+    const auto [d_img, d_txt] = detail::tryon_feature_dims(img, txt, head, b.path() + ": tailor.config");
+    b.check_tensors(head.tensor_specs(d_img, d_txt), "head.");
+    for (const TensorInfo& t : b.file().tensors())
+      if (t.name.rfind("image.", 0) != 0 && t.name.rfind("text.", 0) != 0 && t.name.rfind("head.", 0) != 0)
+        detail::fail(ErrorCode::shape, b.path() + ": unexpected tensor '" + t.name + "' outside image./text./head.",
+                     "convert the checkpoint again");
+    r.parts.push_back("image " + detail::describe(img));
+    r.parts.push_back("text " + detail::describe(txt));
+    r.parts.push_back(detail::describe(head, d_img, d_txt));
   }
   return r;
 }
