@@ -1,8 +1,10 @@
 // tests/test_nn_gemm.cpp: gemm() and matmul() against a float64 triple loop, odd sizes,
-// every epilogue, 1-3 threads.
+// every epilogue, 1-3 threads; several K blocks (K > GemmBlocking::kc) with an in-place
+// residual; results independent of the thread count; PackedWeight's layout.
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -24,13 +26,17 @@ double act_ref(double x, Activation a) {
     case Activation::relu: return x > 0 ? x : 0;
     case Activation::gelu_erf: return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0)));
     case Activation::gelu_tanh: return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
+    case Activation::tanh: return std::tanh(x);
     default: return x;
   }
 }
 }  // namespace
 
 TEST_CASE("gemm matches a float64 reference for odd sizes and every epilogue") {
-  const int64_t sizes[][3] = {{1, 1, 1}, {7, 13, 5}, {33, 65, 17}, {128, 384, 384}, {3, 1000, 64}, {200, 16, 300}};
+  // M, N, K: tails of every tile dimension, K over two blocks of GemmBlocking::kc (768),
+  // K = 0 (the epilogue alone).
+  const int64_t sizes[][3] = {{1, 1, 1},      {7, 13, 5},    {33, 65, 17}, {128, 384, 384}, {3, 1000, 64},
+                              {200, 16, 300}, {19, 97, 1700}, {9, 49, 769}, {5, 3, 0}};
   for (int threads : {1, 2, 3}) {
     ThreadPool pool(threads);
     for (const auto& s : sizes) {
@@ -38,7 +44,8 @@ TEST_CASE("gemm matches a float64 reference for odd sizes and every epilogue") {
       const auto a = randn(size_t(M * (K + 3)), 1), w = randn(size_t(N * K), 2), bias = randn(size_t(N), 3),
                  res = randn(size_t(M * N), 4);
       const PackedWeight pw = PackedWeight::from_out_in(w.data(), N, K);
-      for (Activation act : {Activation::none, Activation::relu, Activation::gelu_erf, Activation::gelu_tanh}) {
+      for (Activation act : {Activation::none, Activation::relu, Activation::gelu_erf, Activation::gelu_tanh,
+                             Activation::tanh}) {
         for (int with_res = 0; with_res < 3; ++with_res) {  // 0: none, 1: separate, 2: in place
           std::vector<float> c(size_t(M * (N + 1)), NAN);
           Epilogue ep;
@@ -62,7 +69,7 @@ TEST_CASE("gemm matches a float64 reference for odd sizes and every epilogue") {
               max_err = std::max(max_err, std::abs(want - double(c[size_t(m * (N + 1) + n)])) / (1 + std::abs(want)));
             }
           CAPTURE(M); CAPTURE(N); CAPTURE(K); CAPTURE(threads); CAPTURE(with_res);
-          CHECK(max_err < 2e-5 * std::sqrt(double(K)));
+          CHECK(max_err < 2e-5 * std::sqrt(double(K + 1)));
         }
       }
     }
@@ -89,4 +96,66 @@ TEST_CASE("matmul handles every transpose combination, alpha and beta") {
           REQUIRE(c[size_t(m * N + n)] == doctest::Approx(0.5 * acc + 2.0 * c0[size_t(m * N + n)]).epsilon(1e-5));
         }
     }
+}
+
+TEST_CASE("gemm gives bit-identical results for any thread count and blocking") {
+  const int64_t M = 77, N = 130, K = 1000;
+  const auto a = randn(size_t(M * K), 11), w = randn(size_t(N * K), 12), bias = randn(size_t(N), 13);
+  const PackedWeight pw = PackedWeight::from_out_in(w.data(), N, K);
+  Epilogue ep;
+  ep.bias = bias.data();
+  ep.act = Activation::gelu_erf;
+  std::vector<float> want(size_t(M * N));
+  {
+    ThreadPool one(1);
+    gemm(a.data(), M, K, pw, want.data(), N, ep, one);
+  }
+  for (int threads : {2, 3, 5}) {
+    ThreadPool pool(threads);
+    for (int64_t mc : {8, 16, 256}) {
+      std::vector<float> got(size_t(M * N), NAN);
+      nn::detail::gemm_blocked(a.data(), M, K, pw, got.data(), N, ep, pool, nn::detail::GemmBlocking{768, mc});
+      CAPTURE(threads);
+      CAPTURE(mc);
+      CHECK(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)) == 0);
+    }
+  }
+}
+
+TEST_CASE("PackedWeight stores W (K, N) in zero-padded panels") {
+  const int64_t N = PackedWeight::kPanel + 3, K = 5;
+  const auto w = randn(size_t(N * K), 21);
+  const PackedWeight a = PackedWeight::from_out_in(w.data(), N, K);
+  std::vector<float> t(size_t(K * N));
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t k = 0; k < K; ++k) t[size_t(k * N + n)] = w[size_t(n * K + k)];
+  const PackedWeight b = PackedWeight::from_in_out(t.data(), K, N);
+  CHECK(a.rows() == K);
+  CHECK(a.cols() == N);
+  CHECK(a.panels() == 2);
+  CHECK(a.bytes() == size_t(2 * PackedWeight::kPanel * K) * sizeof(float));
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t n = 0; n < N; ++n) {
+      REQUIRE(a.at(k, n) == w[size_t(n * K + k)]);
+      REQUIRE(b.at(k, n) == w[size_t(n * K + k)]);
+    }
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t j = 3; j < PackedWeight::kPanel; ++j) CHECK(a.panel(1)[k * PackedWeight::kPanel + j] == 0.f);
+}
+
+TEST_CASE("gemm_eigen, the baseline, agrees with gemm") {
+  const int64_t M = 45, N = 70, K = 33;
+  const auto a = randn(size_t(M * K), 31), w = randn(size_t(N * K), 32), bias = randn(size_t(N), 33);
+  std::vector<float> t(size_t(K * N));
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t k = 0; k < K; ++k) t[size_t(k * N + n)] = w[size_t(n * K + k)];
+  const PackedWeight pw = PackedWeight::from_out_in(w.data(), N, K);
+  ThreadPool pool(2);
+  Epilogue ep;
+  ep.bias = bias.data();
+  ep.act = Activation::relu;
+  std::vector<float> c1(size_t(M * N)), c2(size_t(M * N));
+  gemm(a.data(), M, K, pw, c1.data(), N, ep, pool);
+  gemm_eigen(a.data(), M, K, t.data(), K, N, c2.data(), N, ep, pool);
+  for (size_t i = 0; i < c1.size(); ++i) REQUIRE(c1[i] == doctest::Approx(c2[i]).epsilon(1e-4));
 }
