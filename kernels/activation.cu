@@ -1,0 +1,19 @@
+// kernels/activation.cu: launcher for activation.cuh.
+#include "activation.cuh"
+
+namespace tailor::cuda::kernels {
+
+template <class T>
+void bias_activation(T* d_x, const T* d_bias, int64_t rows, int64_t C, Act act, cudaStream_t stream) {
+  require(rows >= 0 && C >= 0, "bias_activation", "negative size");
+  if (rows * C == 0) return;
+  bias_activation_grid_stride<T><<<grid_stride_blocks(rows * C, 256), 256, 0, stream>>>(d_x, d_bias, rows, C, act);
+  TAILOR_CUDA_CHECK_LAUNCH("bias_activation_grid_stride");
+}
+
+#define TAILOR_INSTANTIATE(T) \
+  template void bias_activation<T>(T*, const T*, int64_t, int64_t, Act, cudaStream_t);
+TAILOR_FOR_EACH_STORAGE(TAILOR_INSTANTIATE)
+#undef TAILOR_INSTANTIATE
+
+}  // namespace tailor::cuda::kernels
