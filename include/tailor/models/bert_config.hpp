@@ -72,6 +72,9 @@ struct BertConfig {
       c.pooling = t.string("pooling", {"cls", "mean", "pooler", "none"}, "cls");
       c.normalize = t.boolean("normalize", false);
     }
+    if (c.num_labels > 0 && !c.has_pooler)
+      r.bad("num_labels", "is " + std::to_string(c.num_labels) +
+                              " but the model has no pooler (BertForSequenceClassification classifies the pooled output)");
     if (c.pooling == "pooler" && !c.has_pooler)
       r.bad("tailor.pooling", "is 'pooler' but the model has no pooler");
     if (r.has("tokenizer")) {

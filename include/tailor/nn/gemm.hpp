@@ -49,15 +49,23 @@ using MatrixMap = Eigen::Map<RowMatrix, 0, Eigen::OuterStride<>>;
 using ConstMatrixMap = Eigen::Map<const RowMatrix, 0, Eigen::OuterStride<>>;
 
 namespace detail {
+// Register tiles: (kGemmMR, kGemmNR) for weights; a narrower (kGemmMRNarrow, kGemmNRNarrow)
+// one for products whose N is a head dimension (attention's P V: 32 or 64 columns).
 #if defined(__AVX512F__)
 inline constexpr int kGemmMR = 8;   // rows of the register tile
 inline constexpr int kGemmNR = 48;  // columns of the register tile = the weight panel width
+inline constexpr int kGemmMRNarrow = 12;
+inline constexpr int kGemmNRNarrow = 32;
 #elif defined(__AVX2__) && defined(__FMA__)
 inline constexpr int kGemmMR = 6;
 inline constexpr int kGemmNR = 16;
+inline constexpr int kGemmMRNarrow = 6;
+inline constexpr int kGemmNRNarrow = 16;
 #else
 inline constexpr int kGemmMR = 4;
 inline constexpr int kGemmNR = 16;
+inline constexpr int kGemmMRNarrow = 4;
+inline constexpr int kGemmNRNarrow = 16;
 #endif
 
 /// Cache blocking of gemm(); the defaults suit 32-48 KiB L1 and >= 1 MiB L2 per core.
@@ -143,14 +151,16 @@ inline void apply_epilogue(float* c, int64_t ldc, int64_t m0, int64_t m1, int64_
 }
 
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
-/// The register-tile micro-kernel: C[0:MR, 0:ncols] (+)= A[0:MR, 0:kc] . B (kc, kGemmNR), then
-/// + bias + residual when given. A rows are lda apart; B is one packed micro-panel.
-/// load_c: start from C instead of 0 (a later K block, or C holding the residual).
-template <int MR>
+/// The register-tile micro-kernel: C[0:MR, 0:ncols] (+)= A[0:MR, 0:kc] . B (kc, NR), then
+/// + bias + residual when given. A rows are lda apart; B is one packed micro-panel of NR
+/// columns (a multiple of the vector width). load_c: start from C instead of 0 (a later K
+/// block, or C holding the residual).
+template <int MR, int NR>
 inline void gemm_micro_kernel(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc,
                               int ncols, bool load_c, const float* bias, const float* res, int64_t ldr) {
   using namespace simd;
-  constexpr int W = kWidth, NV = kGemmNR / kWidth;
+  constexpr int W = kWidth, NV = NR / kWidth;
+  static_assert(NR % kWidth == 0, "panel width must be whole vectors");
   V acc[MR][NV];
   int nv[NV];  // valid lanes of each vector column
   for (int j = 0; j < NV; ++j) nv[j] = std::max(0, std::min(W, ncols - j * W));
@@ -166,7 +176,7 @@ inline void gemm_micro_kernel(int64_t kc, const float* a, int64_t lda, const flo
   for (int64_t k = 0; k < kc; ++k) {
     V bv[NV];
     for (int j = 0; j < NV; ++j) bv[j] = load(b + j * W);
-    b += kGemmNR;
+    b += NR;
     for (int r = 0; r < MR; ++r) {
       const V x = set1(ar[r][k]);
       for (int j = 0; j < NV; ++j) acc[r][j] = fmadd(x, bv[j], acc[r][j]);
@@ -182,7 +192,7 @@ inline void gemm_micro_kernel(int64_t kc, const float* a, int64_t lda, const flo
     for (int r = 0; r < MR; ++r)
       for (int j = 0; j < NV; ++j) acc[r][j] = acc[r][j] + load(res + r * ldr + j * W, nv[j]);
   }
-  if (ncols == kGemmNR) {
+  if (ncols == NR) {
     for (int r = 0; r < MR; ++r)
       for (int j = 0; j < NV; ++j) store(c + r * ldc + j * W, acc[r][j]);
   } else {
@@ -193,18 +203,18 @@ inline void gemm_micro_kernel(int64_t kc, const float* a, int64_t lda, const flo
 }
 #else
 /// Portable micro-kernel: the same contract over plain loops the compiler vectorises.
-template <int MR>
+template <int MR, int NR>
 inline void gemm_micro_kernel(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc,
                               int ncols, bool load_c, const float* bias, const float* res, int64_t ldr) {
-  float acc[MR][kGemmNR];
+  float acc[MR][NR];
   for (int r = 0; r < MR; ++r)
-    for (int j = 0; j < kGemmNR; ++j) acc[r][j] = (load_c && j < ncols) ? c[r * ldc + j] : 0.f;
+    for (int j = 0; j < NR; ++j) acc[r][j] = (load_c && j < ncols) ? c[r * ldc + j] : 0.f;
   for (int64_t k = 0; k < kc; ++k) {
     for (int r = 0; r < MR; ++r) {
       const float x = a[r * lda + k];
-      for (int j = 0; j < kGemmNR; ++j) acc[r][j] += x * b[j];
+      for (int j = 0; j < NR; ++j) acc[r][j] += x * b[j];
     }
-    b += kGemmNR;
+    b += NR;
   }
   for (int r = 0; r < MR; ++r)
     for (int j = 0; j < ncols; ++j) {
@@ -218,40 +228,69 @@ inline void gemm_micro_kernel(int64_t kc, const float* a, int64_t lda, const flo
 
 using GemmKernelFn = void (*)(int64_t, const float*, int64_t, const float*, float*, int64_t, int, bool, const float*,
                               const float*, int64_t);
-template <int... I>
-constexpr auto make_kernel_table(std::integer_sequence<int, I...>) {
-  return std::array<GemmKernelFn, sizeof...(I)>{&gemm_micro_kernel<I + 1>...};
+template <int NR, int... I>
+constexpr std::array<GemmKernelFn, sizeof...(I)> make_kernel_table(std::integer_sequence<int, I...>) {
+  return {&gemm_micro_kernel<I + 1, NR>...};
 }
-/// gemm_kernels[mr - 1] handles a tile of mr rows.
-inline constexpr auto gemm_kernels = make_kernel_table(std::make_integer_sequence<int, kGemmMR>{});
+/// gemm_kernel_table<MR, NR>[mr - 1] handles a tile of mr <= MR rows.
+template <int MR, int NR>
+inline constexpr std::array<GemmKernelFn, MR> gemm_kernel_table =
+    make_kernel_table<NR>(std::make_integer_sequence<int, MR>{});
 
-/// One task of gemm(): rows [m0, m1) x weight panels [p0, p1), all of K.
-inline void gemm_block(const float* A, int64_t lda, const PackedWeight& W, float* C, int64_t ldc, const Epilogue& ep,
-                       int64_t m0, int64_t m1, int64_t p0, int64_t p1, const GemmBlocking& blk) {
-  const int64_t K = W.rows(), N = W.cols();
+/// Packs W (K, N), element (k, n) at w[k stride_k + n stride_n], into ceil(N / NR) panels of
+/// (K, NR) k-major, zero-padded: dst holds ceil(N / NR) NR K floats.
+template <int NR>
+inline void pack_panels(const float* w, int64_t K, int64_t N, int64_t stride_k, int64_t stride_n, float* dst) {
+  const int64_t panels = (N + NR - 1) / NR;
+  for (int64_t pi = 0; pi < panels; ++pi) {
+    float* out = dst + pi * K * NR;
+    const int64_t n0 = pi * NR, nn = std::min<int64_t>(NR, N - n0);
+    if (stride_n == 1 && nn == NR) {
+      for (int64_t k = 0; k < K; ++k) std::memcpy(out + k * NR, w + k * stride_k + n0, sizeof(float) * NR);
+      continue;
+    }
+    for (int64_t k = 0; k < K; ++k) {
+      float* row = out + k * NR;
+      for (int64_t j = 0; j < nn; ++j) row[j] = w[k * stride_k + (n0 + j) * stride_n];
+      for (int64_t j = nn; j < NR; ++j) row[j] = 0.f;
+    }
+  }
+}
+
+/// Rows [m0, m1) x panels [p0, p1) of C (M, N) = epilogue(A (M, K) . B), B packed by
+/// pack_panels<NR> at `panels`, all of K in blocks of blk.kc. Single-threaded.
+template <int MR, int NR>
+inline void gemm_panels(const float* A, int64_t lda, const float* panels, int64_t K, int64_t N, float* C, int64_t ldc,
+                        const Epilogue& ep, int64_t m0, int64_t m1, int64_t p0, int64_t p1, const GemmBlocking& blk) {
   const bool inplace = ep.residual != nullptr && ep.residual == C;
   const int64_t kc_max = std::max<int64_t>(1, blk.kc);
+  const auto& kernels = gemm_kernel_table<MR, NR>;
   int64_t pc = 0;
   do {
     const int64_t kc = std::min(kc_max, K - pc);
     const bool first = pc == 0, last = pc + kc >= K;
     for (int64_t p = p0; p < p1; ++p) {
-      const int64_t n0 = p * kGemmNR;
-      const int ncols = int(std::min<int64_t>(kGemmNR, N - n0));
-      const float* bp = W.panel(p) + pc * kGemmNR;
+      const int64_t n0 = p * NR;
+      const int ncols = int(std::min<int64_t>(NR, N - n0));
+      const float* bp = panels + p * K * NR + pc * NR;
       const float* bias = last && ep.bias ? ep.bias + n0 : nullptr;
-      for (int64_t i = m0; i < m1; i += kGemmMR) {
-        const int mr = int(std::min<int64_t>(kGemmMR, m1 - i));
+      for (int64_t i = m0; i < m1; i += MR) {
+        const int mr = int(std::min<int64_t>(MR, m1 - i));
         const float* res = last && ep.residual && !inplace ? ep.residual + i * ep.ldr + n0 : nullptr;
         float* c = C + i * ldc + n0;
-        gemm_kernels[size_t(mr - 1)](kc, A + i * lda + pc, lda, bp, c, ldc, ncols, !first || inplace, bias, res,
-                                     ep.ldr);
+        kernels[size_t(mr - 1)](kc, A + i * lda + pc, lda, bp, c, ldc, ncols, !first || inplace, bias, res, ep.ldr);
         if (last && ep.act != Activation::none)
           for (int r = 0; r < mr; ++r) activate_inplace(c + r * ldc, ncols, ep.act);
       }
     }
     pc += kc;
   } while (pc < K);
+}
+
+/// One task of gemm(): rows [m0, m1) x weight panels [p0, p1), all of K.
+inline void gemm_block(const float* A, int64_t lda, const PackedWeight& W, float* C, int64_t ldc, const Epilogue& ep,
+                       int64_t m0, int64_t m1, int64_t p0, int64_t p1, const GemmBlocking& blk) {
+  gemm_panels<kGemmMR, kGemmNR>(A, lda, W.data(), W.rows(), W.cols(), C, ldc, ep, m0, m1, p0, p1, blk);
 }
 
 /// gemm() with explicit cache blocking (benchmarks sweep it).

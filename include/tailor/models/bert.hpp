@@ -1,0 +1,624 @@
+// tailor/models/bert.hpp: the BERT text tower (BertModel, BertForSequenceClassification) on CPU.
+//
+// Mirrors HF transformers' models/bert/modeling_bert.py, one struct per module, same names
+// and the same order of operations (parity is to float32 rounding):
+//   BertEmbeddings     word + token type, + position, LayerNorm           (modeling_bert.py BertEmbeddings)
+//   BertSelfAttention  query/key/value Linear (packed side by side as one (H, 3H) GEMM),
+//                      per-head softmax(q k^T / sqrt(D) + mask) v         (BertSelfAttention, eager_attention_forward)
+//   BertSelfOutput     dense + residual, LayerNorm                        (BertSelfOutput)
+//   BertAttention      self + output                                      (BertAttention)
+//   BertIntermediate   dense + hidden_act (exact erf GELU for "gelu")     (BertIntermediate)
+//   BertOutput         dense + residual, LayerNorm                        (BertOutput)
+//   BertLayer, BertEncoder                                                (BertLayer, BertEncoder)
+//   BertPooler         tanh(dense(h[CLS]))                                (BertPooler)
+//   classifier         Linear on the pooled output                        (BertForSequenceClassification)
+// Dropout is the identity at inference and does not appear.
+//
+// Batching: the sequences of a batch are stored back to back, without padding. Every Linear
+// runs once over the concatenated rows of all sequences (one GEMM, M = total tokens), and
+// attention runs per (sequence, head). This is exactly HF's result for the valid tokens
+// (HF's padded keys get probability exactly 0) and padding costs nothing. Trailing tokens
+// whose attention_mask is 0 (padding) are dropped from the input; masked tokens inside a
+// sequence are kept and excluded as keys, as HF does.
+//
+// Threading: `Bert` is immutable after construction (weights packed at load, nn/gemm.hpp)
+// and shared by any number of threads; each thread runs its own `BertSession`, which owns
+// the scratch (Arena) and a ThreadPool of Options::threads.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tailor/core/arena.hpp"
+#include "tailor/core/error.hpp"
+#include "tailor/core/options.hpp"
+#include "tailor/core/thread_pool.hpp"
+#include "tailor/io/bundle.hpp"
+#include "tailor/models/bert_config.hpp"
+#include "tailor/models/registry.hpp"
+#include "tailor/nn/activation.hpp"
+#include "tailor/nn/attention.hpp"
+#include "tailor/nn/embedding.hpp"
+#include "tailor/nn/gemm.hpp"
+#include "tailor/nn/layernorm.hpp"
+#include "tailor/nn/pooling_text.hpp"
+
+namespace tailor {
+
+/// How a sentence embedding is made from a sequence's token rows.
+enum class Pooling {
+  cls,     ///< the [CLS] token's last hidden state
+  mean,    ///< the mean of the tokens' last hidden states (attention mask respected)
+  pooler,  ///< BertPooler's tanh(W h[CLS] + b)
+  none,    ///< no pooling: the whole last_hidden_state (BertSession::forward)
+};
+
+inline Pooling pooling_from_name(const std::string& s) {
+  if (s == "cls") return Pooling::cls;
+  if (s == "mean") return Pooling::mean;
+  if (s == "pooler") return Pooling::pooler;
+  if (s == "none") return Pooling::none;
+  detail::fail(ErrorCode::invalid_argument, "unknown pooling '" + s + "'", "use cls, mean, pooler or none");
+}
+inline const char* pooling_name(Pooling p) {
+  switch (p) {
+    case Pooling::cls: return "cls";
+    case Pooling::mean: return "mean";
+    case Pooling::pooler: return "pooler";
+    case Pooling::none: return "none";
+  }
+  return "?";
+}
+
+/// One token sequence for BertSession::forward, as views valid during the call. The ids
+/// include the special tokens ([CLS] ... [SEP]); type_ids null means all 0 (one segment),
+/// attention_mask null means all 1.
+struct BertSequence {
+  const int32_t* ids = nullptr;
+  const int32_t* type_ids = nullptr;
+  const int32_t* attention_mask = nullptr;
+  int64_t length = 0;
+};
+
+/// Everything a forward pass computes, for a batch of B sequences.
+struct BertOutput {
+  int64_t hidden_size = 0;  ///< H
+  int64_t num_labels = 0;   ///< classifier outputs; 0 without a classifier
+  /// (B + 1): sequence i is rows [offsets[i], offsets[i + 1]) of last_hidden_state. Its
+  /// length T_i is the input length less trailing padding (attention_mask 0).
+  std::vector<int64_t> offsets;
+  /// (sum T_i, H): HF BertModel's last_hidden_state, each sequence's valid rows back to back.
+  std::vector<float> last_hidden_state;
+  /// (sum T_i): the attention mask of those rows (0 only for masked tokens inside a sequence).
+  std::vector<uint8_t> attention_mask;
+  /// (B, H): BertPooler's output (HF pooler_output); empty when the model has no pooler.
+  std::vector<float> pooled;
+  /// (B, num_labels): BertForSequenceClassification's logits; empty without a classifier.
+  std::vector<float> logits;
+
+  size_t size() const noexcept { return offsets.empty() ? 0 : offsets.size() - 1; }
+  /// T_i.
+  int64_t length(size_t i) const { return offsets.at(i + 1) - offsets.at(i); }
+  /// Sequence i's last hidden states, (T_i, H) row-major.
+  const float* hidden(size_t i) const { return last_hidden_state.data() + offsets.at(i) * hidden_size; }
+  /// Sequence i's sentence embedding (H): cls, mean or pooler; L2-normalised if asked.
+  std::vector<float> sentence_embedding(size_t i, Pooling p, bool normalize) const {
+    std::vector<float> out(static_cast<size_t>(hidden_size));
+    switch (p) {
+      case Pooling::cls: nn::pool_cls(hidden(i), hidden_size, out.data()); break;
+      case Pooling::mean:
+        nn::pool_mean(hidden(i), length(i), hidden_size, hidden_size, attention_mask.data() + offsets.at(i), out.data());
+        break;
+      case Pooling::pooler:
+        TAILOR_CHECK(!pooled.empty(), ErrorCode::invalid_argument, "pooling 'pooler' asked of a model without a pooler",
+                     "use cls or mean pooling");
+        std::memcpy(out.data(), pooled.data() + i * size_t(hidden_size), out.size() * sizeof(float));
+        break;
+      case Pooling::none:
+        detail::fail(ErrorCode::invalid_argument, "a sentence embedding needs a pooling (cls, mean or pooler)",
+                     "read last_hidden_state for pooling 'none'");
+    }
+    if (normalize) nn::l2_normalize(out.data(), hidden_size);
+    return out;
+  }
+};
+
+class BertSession;
+
+/// HF modeling_bert.py's modules. Each has load(bundle, name prefix, config) and a forward
+/// over the rows of the current batch (R rows, the sequences back to back).
+namespace modeling_bert {
+
+/// The rows of one forward chunk and the session scratch every module uses.
+struct Batch {
+  int64_t rows = 0;                  ///< R
+  const int64_t* offsets = nullptr;  ///< (nseq + 1)
+  int64_t nseq = 0;
+  const uint8_t* keep = nullptr;     ///< (R) attention mask, or null when all 1
+  ThreadPool* pool = nullptr;
+  Arena* arena = nullptr;
+};
+
+/// Row stride for an (R, n) activation: whole cache lines, and not a multiple of 4 KiB
+/// (rows 4 KiB apart would share L1 sets when the GEMM reads 8 of them at once).
+inline int64_t row_stride(int64_t n) {
+  int64_t ld = (n + 15) / 16 * 16;
+  if (ld % 1024 == 0) ld += 16;
+  return ld;
+}
+
+inline AlignedBuffer<float> load_vector(const Bundle& b, const std::string& name, int64_t n) {
+  AlignedBuffer<float> v(static_cast<size_t>(n));
+  b.load_f32(name, Shape{n}, v.data());
+  return v;
+}
+
+/// torch.nn.LayerNorm(H, eps).
+struct LayerNorm {
+  AlignedBuffer<float> weight, bias;  // (H)
+  int64_t H = 0;
+  float eps = 1e-12f;
+  void load(const Bundle& b, const std::string& name, int64_t hidden, double epsilon) {
+    H = hidden;
+    eps = float(epsilon);
+    weight = load_vector(b, name + ".weight", H);
+    bias = load_vector(b, name + ".bias", H);
+  }
+  /// y (R, H) = LayerNorm(x (R, H)); y may equal x.
+  void forward(const float* x, int64_t ldx, float* y, int64_t ldy, const Batch& bt) const {
+    nn::layernorm(x, ldx, y, ldy, bt.rows, H, weight.data(), bias.data(), eps, *bt.pool);
+  }
+};
+
+/// torch.nn.Linear(in, out), or several side by side (query, key, value) as one packed GEMM.
+struct Linear {
+  nn::PackedWeight weight;      // (in, out) packed
+  AlignedBuffer<float> bias;    // (out)
+  void load(const Bundle& b, const std::vector<std::string>& names, int64_t out_each, int64_t in) {
+    const int64_t parts = int64_t(names.size()), out = out_each * parts;
+    std::vector<float> w(size_t(out * in));
+    bias.resize(size_t(out));
+    for (int64_t p = 0; p < parts; ++p) {
+      b.load_f32(names[size_t(p)] + ".weight", Shape{out_each, in}, w.data() + p * out_each * in);
+      b.load_f32(names[size_t(p)] + ".bias", Shape{out_each}, bias.data() + p * out_each);
+    }
+    weight = nn::PackedWeight::from_out_in(w.data(), out, in);
+  }
+  void load(const Bundle& b, const std::string& name, int64_t out, int64_t in) {
+    load(b, std::vector<std::string>{name}, out, in);
+  }
+  int64_t out_features() const { return weight.cols(); }
+  /// y (M, out) = act(x (M, in) W^T + b (+ residual)).
+  void forward(const float* x, int64_t M, int64_t ldx, float* y, int64_t ldy, ThreadPool& pool,
+               nn::Activation act = nn::Activation::none, const float* residual = nullptr, int64_t ldr = 0) const {
+    nn::Epilogue ep;
+    ep.bias = bias.data();
+    ep.act = act;
+    ep.residual = residual;
+    ep.ldr = ldr;
+    nn::gemm(x, M, ldx, weight, y, ldy, ep, pool);
+  }
+};
+
+/// BertEmbeddings: LayerNorm((word[id] + token_type[type]) + position[pos]).
+struct BertEmbeddings {
+  AlignedBuffer<float> word_embeddings;        // (V, H)
+  AlignedBuffer<float> position_embeddings;    // (P, H)
+  AlignedBuffer<float> token_type_embeddings;  // (TV, H)
+  LayerNorm layer_norm;
+  int64_t H = 0;
+
+  void load(const Bundle& b, const std::string& p, const BertConfig& c) {
+    H = c.hidden_size;
+    word_embeddings.resize(size_t(c.vocab_size * H));
+    b.load_f32(p + "word_embeddings.weight", Shape{c.vocab_size, H}, word_embeddings.data());
+    position_embeddings.resize(size_t(c.max_position_embeddings * H));
+    b.load_f32(p + "position_embeddings.weight", Shape{c.max_position_embeddings, H}, position_embeddings.data());
+    token_type_embeddings.resize(size_t(c.type_vocab_size * H));
+    b.load_f32(p + "token_type_embeddings.weight", Shape{c.type_vocab_size, H}, token_type_embeddings.data());
+    layer_norm.load(b, p + "LayerNorm", H, c.layer_norm_eps);
+  }
+  /// x (R, H) from the (already range-checked) ids, type ids and positions of each row.
+  void forward(const int32_t* ids, const int32_t* types, const int32_t* positions, float* x, int64_t ldx,
+               const Batch& bt) const {
+    bt.pool->parallel_for(bt.rows, 16, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        float* row = x + r * ldx;
+        nn::embedding_sum_row(word_embeddings.data() + int64_t(ids[r]) * H, token_type_embeddings.data() + int64_t(types[r]) * H,
+                              position_embeddings.data() + int64_t(positions[r]) * H, row, H);
+        nn::layernorm_row(row, row, H, layer_norm.weight.data(), layer_norm.bias.data(), layer_norm.eps);
+      }
+    });
+  }
+};
+
+/// BertSelfAttention: query, key, value projections (one GEMM) and per-head attention.
+struct BertSelfAttention {
+  Linear qkv;  // query | key | value: (H, 3H)
+  int64_t H = 0, heads = 0;
+  void load(const Bundle& b, const std::string& p, const BertConfig& c) {
+    H = c.hidden_size;
+    heads = c.num_attention_heads;
+    qkv.load(b, {p + "query", p + "key", p + "value"}, H, H);
+  }
+  /// ctx (R, H) = attention over x (R, H); qkv_buf is (R, 3H) scratch.
+  void forward(const float* x, int64_t ldx, float* qkv_buf, int64_t ldq, float* ctx, int64_t ldc, const Batch& bt) const {
+    qkv.forward(x, bt.rows, ldx, qkv_buf, ldq, *bt.pool);
+    nn::multi_head_attention(qkv_buf, ldq, bt.offsets, bt.nseq, H, heads, bt.keep, ctx, ldc, *bt.pool, *bt.arena);
+  }
+};
+
+/// BertSelfOutput: LayerNorm(dense(ctx) + input).
+struct BertSelfOutput {
+  Linear dense;
+  LayerNorm layer_norm;
+  void load(const Bundle& b, const std::string& p, const BertConfig& c) {
+    dense.load(b, p + "dense", c.hidden_size, c.hidden_size);
+    layer_norm.load(b, p + "LayerNorm", c.hidden_size, c.layer_norm_eps);
+  }
+  /// io (R, H): holds the input (the residual) on entry, the output on return.
+  void forward(const float* ctx, int64_t ldc, float* io, int64_t ldio, const Batch& bt) const {
+    dense.forward(ctx, bt.rows, ldc, io, ldio, *bt.pool, nn::Activation::none, io, ldio);  // residual in place
+    layer_norm.forward(io, ldio, io, ldio, bt);
+  }
+};
+
+/// BertAttention: self-attention then BertSelfOutput.
+struct BertAttention {
+  BertSelfAttention self;
+  BertSelfOutput output;
+  void load(const Bundle& b, const std::string& p, const BertConfig& c) {
+    self.load(b, p + "self.", c);
+    output.load(b, p + "output.", c);
+  }
+};
+
+/// BertIntermediate: act(dense(x)), the activation fused into the GEMM.
+struct BertIntermediate {
+  Linear dense;
+  nn::Activation act = nn::Activation::gelu_erf;
+  void load(const Bundle& b, const std::string& p, const BertConfig& c) {
+    dense.load(b, p + "dense", c.intermediate_size, c.hidden_size);
+    act = nn::activation_from_name(c.hidden_act);
+  }
+  void forward(const float* x, int64_t ldx, float* y, int64_t ldy, const Batch& bt) const {
+    dense.forward(x, bt.rows, ldx, y, ldy, *bt.pool, act);
+  }
+};
+
+/// BertOutput: LayerNorm(dense(intermediate) + input).
+struct BertOutput {
+  Linear dense;
+  LayerNorm layer_norm;
+  void load(const Bundle& b, const std::string& p, const BertConfig& c) {
+    dense.load(b, p + "dense", c.hidden_size, c.intermediate_size);
+    layer_norm.load(b, p + "LayerNorm", c.hidden_size, c.layer_norm_eps);
+  }
+  /// io (R, H): the attention output (the residual) on entry, the layer's output on return.
+  void forward(const float* inter, int64_t ldi, float* io, int64_t ldio, const Batch& bt) const {
+    dense.forward(inter, bt.rows, ldi, io, ldio, *bt.pool, nn::Activation::none, io, ldio);
+    layer_norm.forward(io, ldio, io, ldio, bt);
+  }
+};
+
+/// Scratch a layer uses, allocated once per forward chunk.
+struct LayerScratch {
+  float* qkv;    // (R, 3H)
+  int64_t ldq;
+  float* ctx;    // (R, H)
+  int64_t ldc;
+  float* inter;  // (R, I)
+  int64_t ldi;
+};
+
+/// BertLayer: attention, then the feed-forward block (intermediate + output).
+struct BertLayer {
+  BertAttention attention;
+  BertIntermediate intermediate;
+  BertOutput output;
+  void load(const Bundle& b, const std::string& p, const BertConfig& c) {
+    attention.load(b, p + "attention.", c);
+    intermediate.load(b, p + "intermediate.", c);
+    output.load(b, p + "output.", c);
+  }
+  /// x (R, H) in place: hidden states in, the layer's output out.
+  void forward(float* x, int64_t ldx, const LayerScratch& s, const Batch& bt) const {
+    attention.self.forward(x, ldx, s.qkv, s.ldq, s.ctx, s.ldc, bt);
+    attention.output.forward(s.ctx, s.ldc, x, ldx, bt);
+    intermediate.forward(x, ldx, s.inter, s.ldi, bt);
+    output.forward(s.inter, s.ldi, x, ldx, bt);
+  }
+};
+
+/// BertEncoder: the stack of layers.
+struct BertEncoder {
+  std::vector<BertLayer> layer;
+  void load(const Bundle& b, const std::string& p, const BertConfig& c) {
+    layer.resize(size_t(c.num_hidden_layers));
+    for (int64_t l = 0; l < c.num_hidden_layers; ++l) layer[size_t(l)].load(b, p + "layer." + std::to_string(l) + ".", c);
+  }
+  void forward(float* x, int64_t ldx, const LayerScratch& s, const Batch& bt) const {
+    for (const BertLayer& l : layer) l.forward(x, ldx, s, bt);
+  }
+};
+
+/// BertPooler: tanh(dense(h[CLS])), over the (B, H) rows of the first tokens.
+struct BertPooler {
+  Linear dense;
+  void load(const Bundle& b, const std::string& p, const BertConfig& c) { dense.load(b, p + "dense", c.hidden_size, c.hidden_size); }
+  void forward(const float* cls, int64_t B, int64_t ld, float* out, int64_t ldo, ThreadPool& pool) const {
+    dense.forward(cls, B, ld, out, ldo, pool, nn::Activation::tanh);
+  }
+};
+
+}  // namespace modeling_bert
+
+/// The BERT text tower: BertModel (+ BertPooler) (+ BertForSequenceClassification's
+/// classifier), loaded from a bundle. Immutable after construction; share it between threads
+/// and give each thread its own session().
+class Bert {
+ public:
+  /// Loads a "bert" bundle (validated first: config ranges, every tensor's shape).
+  explicit Bert(const Bundle& b, const Options& opt = {}) : Bert(b, check_arch(b), "", opt) {}
+  /// Loads the BERT part of a bundle: `config` is its config object (a tryon bundle's
+  /// config()["text"]) and `prefix` its tensors' prefix ("text.").
+  Bert(const Bundle& b, const json& config, const std::string& prefix, const Options& opt)
+      : cfg_(detail::validate_bert(b, config, prefix, prefix.empty() ? "tailor.config" : "tailor.config." + trim_dot(prefix))),
+        opt_(opt),
+        vocab_(b.vocab()) {
+    TAILOR_CHECK(opt.threads >= 0 && opt.threads <= 1024, ErrorCode::invalid_argument,
+                 "thread count " + std::to_string(opt.threads) + " out of range", "use 0 (auto) or 1..1024");
+    embeddings_.load(b, prefix + "embeddings.", cfg_);
+    encoder_.load(b, prefix + "encoder.", cfg_);
+    if (cfg_.has_pooler) pooler_.load(b, prefix + "pooler.", cfg_);
+    if (cfg_.num_labels > 0) classifier_.load(b, prefix + "classifier", cfg_.num_labels, cfg_.hidden_size);
+  }
+
+  const BertConfig& config() const noexcept { return cfg_; }
+  const Options& options() const noexcept { return opt_; }
+  /// The WordPiece vocab (tailor.vocab) the model was converted with.
+  const std::string& vocab() const noexcept { return vocab_; }
+  /// A per-thread session (scratch + a ThreadPool of options().threads). The model must
+  /// outlive it.
+  BertSession session() const;
+
+ private:
+  friend class BertSession;
+  static const json& check_arch(const Bundle& b) {
+    if (b.arch() != "bert")
+      detail::fail(ErrorCode::unsupported, b.path() + ": is a '" + b.arch() + "' bundle, not a 'bert' one",
+                   b.arch() == "tryon" ? "load its text tower with Bert(bundle, bundle.config()[\"text\"], \"text.\", opt)"
+                                       : "convert a BERT checkpoint with converters/convert.py bert");
+    return b.config();
+  }
+  static std::string trim_dot(const std::string& p) { return p.empty() || p.back() != '.' ? p : p.substr(0, p.size() - 1); }
+
+  BertConfig cfg_;
+  Options opt_;
+  std::string vocab_;
+  modeling_bert::BertEmbeddings embeddings_;
+  modeling_bert::BertEncoder encoder_;
+  modeling_bert::BertPooler pooler_;
+  modeling_bert::Linear classifier_;
+};
+
+/// One thread's handle on a Bert: scratch memory and a ThreadPool. Not thread-safe itself;
+/// create one per thread (they are cheap next to the model).
+class BertSession {
+ public:
+  explicit BertSession(const Bert& model)
+      : model_(&model), pool_(std::make_unique<ThreadPool>(model.options().threads)), arena_(std::make_unique<Arena>()) {}
+
+  const Bert& model() const noexcept { return *model_; }
+  ThreadPool& pool() noexcept { return *pool_; }
+
+  /// Runs BertModel (+ pooler, + classifier) on a batch of sequences of any lengths.
+  /// Throws tailor::Error (invalid_argument / limit) for an empty batch, an empty sequence,
+  /// an id outside the vocabulary, a sequence longer than max_position_embeddings.
+  BertOutput forward(const std::vector<BertSequence>& batch) {
+    BertOutput out;
+    const BertConfig& c = model_->cfg_;
+    out.hidden_size = c.hidden_size;
+    out.num_labels = c.num_labels;
+    const auto lens = check(batch);
+    out.offsets.assign(batch.size() + 1, 0);
+    for (size_t i = 0; i < batch.size(); ++i) out.offsets[i + 1] = out.offsets[i] + lens[i];
+    const int64_t R = out.offsets.back(), H = c.hidden_size;
+    out.last_hidden_state.resize(size_t(R * H));
+    out.attention_mask.resize(size_t(R));
+    if (c.has_pooler) out.pooled.resize(batch.size() * size_t(H));
+    if (c.num_labels > 0) out.logits.resize(batch.size() * size_t(c.num_labels));
+    run_chunks(batch, lens, [&](size_t first, size_t count, const float* x, int64_t ldx, const uint8_t* keep,
+                                const float* pooled) {
+      const int64_t r0 = out.offsets[first];
+      const int64_t rows = out.offsets[first + count] - r0;
+      for (int64_t r = 0; r < rows; ++r) {
+        std::memcpy(out.last_hidden_state.data() + (r0 + r) * H, x + r * ldx, size_t(H) * sizeof(float));
+        out.attention_mask[size_t(r0 + r)] = keep ? keep[r] : 1;
+      }
+      if (pooled) {
+        std::memcpy(out.pooled.data() + first * size_t(H), pooled, count * size_t(H) * sizeof(float));
+        if (c.num_labels > 0)
+          model_->classifier_.forward(pooled, int64_t(count), H, out.logits.data() + first * size_t(c.num_labels),
+                                      c.num_labels, *pool_);
+      }
+    });
+    return out;
+  }
+
+  /// forward() over token id lists (one segment, every token attended).
+  BertOutput forward(const std::vector<std::vector<int32_t>>& ids) { return forward(views(ids)); }
+
+  /// Sentence embeddings (B, H) only, without keeping the hidden states of the batch:
+  /// pooling cls, mean or pooler; L2-normalised when `normalize`.
+  std::vector<std::vector<float>> sentence_embeddings(const std::vector<BertSequence>& batch, Pooling p,
+                                                      bool normalize) {
+    const BertConfig& c = model_->cfg_;
+    TAILOR_CHECK(p != Pooling::none, ErrorCode::invalid_argument,
+                 "a sentence embedding needs a pooling (cls, mean or pooler)", "use forward() for last_hidden_state");
+    TAILOR_CHECK(p != Pooling::pooler || c.has_pooler, ErrorCode::invalid_argument,
+                 "pooling 'pooler' asked of a model without a pooler", "use cls or mean pooling");
+    const auto lens = check(batch);
+    std::vector<std::vector<float>> out(batch.size());
+    const int64_t H = c.hidden_size;
+    run_chunks(batch, lens, [&](size_t first, size_t count, const float* x, int64_t ldx, const uint8_t* keep,
+                                const float* pooled) {
+      int64_t r = 0;
+      for (size_t i = 0; i < count; ++i) {
+        std::vector<float>& e = out[first + i];
+        e.resize(size_t(H));
+        const int64_t T = lens[first + i];
+        if (p == Pooling::cls) nn::pool_cls(x + r * ldx, H, e.data());
+        else if (p == Pooling::mean) nn::pool_mean(x + r * ldx, T, H, ldx, keep ? keep + r : nullptr, e.data());
+        else std::memcpy(e.data(), pooled + i * size_t(H), size_t(H) * sizeof(float));
+        if (normalize) nn::l2_normalize(e.data(), H);
+        r += T;
+      }
+    });
+    return out;
+  }
+
+  /// Most rows (tokens) one pass processes; longer batches run in several passes, which
+  /// bounds the scratch memory (about rows x (6 H + I) floats) whatever the batch size.
+  static constexpr int64_t kMaxRowsPerPass = 4096;
+
+ private:
+  using ChunkFn = std::function<void(size_t first, size_t count, const float* x, int64_t ldx, const uint8_t* keep,
+                                     const float* pooled)>;
+
+  static std::vector<BertSequence> views(const std::vector<std::vector<int32_t>>& ids) {
+    std::vector<BertSequence> v(ids.size());
+    for (size_t i = 0; i < ids.size(); ++i) {
+      v[i].ids = ids[i].data();
+      v[i].length = int64_t(ids[i].size());
+    }
+    return v;
+  }
+
+  /// Validates the batch; returns each sequence's length less trailing padding.
+  std::vector<int64_t> check(const std::vector<BertSequence>& batch) const {
+    const BertConfig& c = model_->cfg_;
+    const Limits& lim = model_->opt_.limits;
+    TAILOR_CHECK(!batch.empty(), ErrorCode::invalid_argument, "empty batch: no sequence to run", "pass at least one sequence");
+    TAILOR_CHECK(batch.size() <= lim.max_batch, ErrorCode::limit,
+                 "batch of " + std::to_string(batch.size()) + " sequences is over the limit of " +
+                     std::to_string(lim.max_batch),
+                 "split the batch, or raise Limits::max_batch");
+    std::vector<int64_t> lens(batch.size());
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const BertSequence& s = batch[i];
+      const std::string where = "sequence " + std::to_string(i);
+      TAILOR_CHECK(s.length >= 0 && (s.length == 0 || s.ids), ErrorCode::invalid_argument, where + ": no token ids", "");
+      int64_t T = s.length;
+      if (s.attention_mask) {
+        for (int64_t t = 0; t < s.length; ++t)
+          TAILOR_CHECK(s.attention_mask[t] == 0 || s.attention_mask[t] == 1, ErrorCode::invalid_argument,
+                       where + ", position " + std::to_string(t) + ": attention_mask is " +
+                           std::to_string(s.attention_mask[t]) + ", not 0 or 1",
+                       "");
+        while (T > 0 && s.attention_mask[T - 1] == 0) --T;  // trailing padding
+      }
+      TAILOR_CHECK(T > 0, ErrorCode::invalid_argument, where + " is empty (no token with attention_mask 1)",
+                   "a sequence needs at least [CLS] and [SEP]; tokenize the text with the model's tokenizer");
+      TAILOR_CHECK(T <= c.max_position_embeddings, ErrorCode::limit,
+                   where + " has " + std::to_string(T) + " tokens; the model takes at most " +
+                       std::to_string(c.max_position_embeddings) + " (max_position_embeddings)",
+                   "truncate the text to the model's max length when tokenizing");
+      for (int64_t t = 0; t < T; ++t) {
+        TAILOR_CHECK(s.ids[t] >= 0 && s.ids[t] < c.vocab_size, ErrorCode::invalid_argument,
+                     where + ", position " + std::to_string(t) + ": token id " + std::to_string(s.ids[t]) +
+                         " is outside the vocabulary (0.." + std::to_string(c.vocab_size - 1) + ")",
+                     "the ids come from a different tokenizer / vocab than the model's");
+        if (s.type_ids)
+          TAILOR_CHECK(s.type_ids[t] >= 0 && s.type_ids[t] < c.type_vocab_size, ErrorCode::invalid_argument,
+                       where + ", position " + std::to_string(t) + ": token type id " + std::to_string(s.type_ids[t]) +
+                           " is outside 0.." + std::to_string(c.type_vocab_size - 1),
+                       "");
+      }
+      lens[i] = T;
+    }
+    return lens;
+  }
+
+  /// Runs the batch in passes of at most kMaxRowsPerPass rows (whole sequences), calling
+  /// `fn` with each pass's final hidden states (and pooled rows when there is a pooler).
+  void run_chunks(const std::vector<BertSequence>& batch, const std::vector<int64_t>& lens, const ChunkFn& fn) {
+    size_t first = 0;
+    while (first < batch.size()) {
+      size_t count = 0;
+      int64_t rows = 0;
+      while (first + count < batch.size() && (count == 0 || rows + lens[first + count] <= kMaxRowsPerPass))
+        rows += lens[first + count++];
+      run_pass(batch, lens, first, count, rows, fn);
+      first += count;
+    }
+  }
+
+  void run_pass(const std::vector<BertSequence>& batch, const std::vector<int64_t>& lens, size_t first, size_t count,
+                int64_t R, const ChunkFn& fn) {
+    const BertConfig& c = model_->cfg_;
+    const int64_t H = c.hidden_size, I = c.intermediate_size;
+    Arena& a = *arena_;
+    a.reset();
+    std::vector<int64_t> offsets(count + 1, 0);
+    for (size_t i = 0; i < count; ++i) offsets[i + 1] = offsets[i] + lens[first + i];
+    int32_t* ids = a.alloc<int32_t>(size_t(R));
+    int32_t* types = a.alloc<int32_t>(size_t(R));
+    int32_t* pos = a.alloc<int32_t>(size_t(R));
+    uint8_t* keep = a.alloc<uint8_t>(size_t(R));
+    bool any_masked = false;
+    for (size_t i = 0; i < count; ++i) {
+      const BertSequence& s = batch[first + i];
+      for (int64_t t = 0, r = offsets[i]; t < lens[first + i]; ++t, ++r) {
+        ids[r] = s.ids[t];
+        types[r] = s.type_ids ? s.type_ids[t] : 0;
+        pos[r] = int32_t(t);  // absolute positions 0..T-1, as HF's default position_ids
+        keep[r] = s.attention_mask ? uint8_t(s.attention_mask[t]) : 1;
+        any_masked |= keep[r] == 0;
+      }
+    }
+    modeling_bert::Batch bt;
+    bt.rows = R;
+    bt.offsets = offsets.data();
+    bt.nseq = int64_t(count);
+    bt.keep = any_masked ? keep : nullptr;
+    bt.pool = pool_.get();
+    bt.arena = &a;
+    const int64_t ldx = modeling_bert::row_stride(H);
+    modeling_bert::LayerScratch s;
+    s.ldq = modeling_bert::row_stride(3 * H);
+    s.ldc = modeling_bert::row_stride(H);
+    s.ldi = modeling_bert::row_stride(I);
+    float* x = a.alloc<float>(size_t(R * ldx));
+    s.qkv = a.alloc<float>(size_t(R * s.ldq));
+    s.ctx = a.alloc<float>(size_t(R * s.ldc));
+    s.inter = a.alloc<float>(size_t(R * s.ldi));
+
+    model_->embeddings_.forward(ids, types, pos, x, ldx, bt);
+    model_->encoder_.forward(x, ldx, s, bt);
+
+    float* pooled = nullptr;
+    if (c.has_pooler) {
+      // BertPooler over each sequence's first token ([CLS]), gathered into (B, H).
+      float* cls = a.alloc<float>(count * size_t(H));
+      pooled = a.alloc<float>(count * size_t(H));
+      for (size_t i = 0; i < count; ++i) std::memcpy(cls + i * size_t(H), x + offsets[i] * ldx, size_t(H) * sizeof(float));
+      model_->pooler_.forward(cls, int64_t(count), H, pooled, H, *pool_);
+    }
+    fn(first, count, x, ldx, bt.keep, pooled);
+  }
+
+  const Bert* model_;
+  std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<Arena> arena_;
+};
+
+inline BertSession Bert::session() const { return BertSession(*this); }
+
+}  // namespace tailor

@@ -1,0 +1,109 @@
+// tailor/nn/attention.hpp: multi-head scaled dot-product self-attention on the CPU.
+//
+// Follows HF modeling_bert.py (BertSelfAttention.forward + eager_attention_forward): for every
+// head h, with q, k, v the head's (T, D) slices of the projected rows,
+//   ctx[:, h D : (h + 1) D] = softmax(q k^T * D^-1/2 + mask) v
+// Sequences are stored back to back without padding (rows [offsets[b], offsets[b + 1]) are
+// sequence b), so each (sequence, head) pair is an independent (T_b, T_b) problem and padding
+// costs nothing; `keep` masks individual keys (HF's attention_mask == 0) when a sequence has
+// masked tokens inside it.
+//
+// Per (sequence, head): k^T and v are packed into GEMM panels (nn/gemm.hpp pack_panels), then
+// S = q k^T and ctx = P v run on the GEMM micro-kernels, with the row softmax
+// (nn/softmax.hpp) in between. Pairs are handed out longest first to the pool's threads,
+// each with its own scratch slot; every output element is computed by exactly one thread in a
+// fixed order, so results do not depend on the thread count.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <numeric>
+#include <vector>
+
+#include "tailor/core/arena.hpp"
+#include "tailor/core/thread_pool.hpp"
+#include "tailor/nn/gemm.hpp"
+#include "tailor/nn/softmax.hpp"
+
+namespace tailor::nn {
+
+namespace detail {
+inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+}  // namespace detail
+
+/// Floats of scratch attention_head() needs for T tokens and head size D.
+inline int64_t attention_head_scratch(int64_t T, int64_t D) {
+  using namespace detail;
+  const int64_t ld = round_up(T, 16);
+  return round_up(T * ld, 16) + round_up(round_up(T, kGemmNR) * D, 16) + round_up(round_up(D, kGemmNRNarrow) * T, 16);
+}
+
+/// One head over one sequence: out (T, D; row stride ldo) = softmax(q k^T * scale) v, where
+/// q, k, v are (T, D) with row stride ld, and keys j with keep[j] == 0 are excluded (keep may
+/// be null; at least one key must be kept). scratch: attention_head_scratch(T, D) floats,
+/// 64-byte aligned.
+inline void attention_head(const float* q, const float* k, const float* v, int64_t ld, int64_t T, int64_t D,
+                           float scale, const uint8_t* keep, float* out, int64_t ldo, float* scratch) {
+  using namespace detail;
+  const int64_t lds = round_up(T, 16);
+  float* S = scratch;                                      // (T, T), row stride lds
+  float* kt = S + round_up(T * lds, 16);                   // k^T (D, T) in panels of kGemmNR tokens
+  float* vp = kt + round_up(round_up(T, kGemmNR) * D, 16);  // v (T, D) in panels of kGemmNRNarrow
+  pack_panels<kGemmNR>(k, D, T, 1, ld, kt);
+  pack_panels<kGemmNRNarrow>(v, T, D, ld, 1, vp);
+  const GemmBlocking blk{};
+  gemm_panels<kGemmMR, kGemmNR>(q, ld, kt, D, T, S, lds, Epilogue{}, 0, T, 0, (T + kGemmNR - 1) / kGemmNR, blk);
+  for (int64_t i = 0; i < T; ++i) softmax_inplace(S + i * lds, T, scale, keep);
+  gemm_panels<kGemmMRNarrow, kGemmNRNarrow>(S, lds, vp, T, D, out, ldo, Epilogue{}, 0, T, 0,
+                                             (D + kGemmNRNarrow - 1) / kGemmNRNarrow, blk);
+}
+
+/// Multi-head self-attention over sequences stored back to back.
+///   qkv (R, 3 H), row stride ld_qkv: query in columns [0, H), key [H, 2H), value [2H, 3H);
+///   offsets (nseq + 1): sequence b is rows [offsets[b], offsets[b + 1]);
+///   keep (R) or null: 0 marks a key to exclude within its sequence;
+///   ctx (R, H), row stride ldc: the heads' outputs side by side.
+/// Scale is head_dim^-1/2, as in BERT.
+inline void multi_head_attention(const float* qkv, int64_t ld_qkv, const int64_t* offsets, int64_t nseq, int64_t H,
+                                 int64_t heads, const uint8_t* keep, float* ctx, int64_t ldc, ThreadPool& pool,
+                                 Arena& arena) {
+  const int64_t D = H / heads;
+  const float scale = float(1.0 / std::sqrt(double(D)));
+  int64_t max_t = 0;
+  for (int64_t b = 0; b < nseq; ++b) max_t = std::max(max_t, offsets[b + 1] - offsets[b]);
+  if (max_t == 0) return;
+  // (sequence, head) pairs, longest sequences first so the last pairs handed out are short.
+  std::vector<int64_t> order(static_cast<size_t>(nseq));
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+    return offsets[a + 1] - offsets[a] > offsets[b + 1] - offsets[b];
+  });
+  // A sequence with every key kept takes the unmasked (all-SIMD) softmax.
+  std::vector<uint8_t> masked(size_t(nseq), 0);
+  if (keep)
+    for (int64_t b = 0; b < nseq; ++b)
+      for (int64_t r = offsets[b]; r < offsets[b + 1]; ++r)
+        if (!keep[r]) { masked[size_t(b)] = 1; break; }
+  const int64_t npairs = nseq * heads;
+  const int slots = int(std::min<int64_t>(pool.size(), npairs));
+  const int64_t per_slot = detail::round_up(attention_head_scratch(max_t, D), 16);
+  float* scratch = arena.alloc<float>(size_t(per_slot * slots));
+  std::atomic<int64_t> next{0};
+  // One long-running task per scratch slot, each pulling pairs until none are left.
+  pool.run(slots, [&](int slot) {
+    float* s = scratch + slot * per_slot;
+    for (int64_t p = next.fetch_add(1, std::memory_order_relaxed); p < npairs;
+         p = next.fetch_add(1, std::memory_order_relaxed)) {
+      const int64_t b = order[size_t(p / heads)], h = p % heads;
+      const int64_t r0 = offsets[b], T = offsets[b + 1] - r0;
+      if (T == 0) continue;
+      const float* base = qkv + r0 * ld_qkv + h * D;
+      attention_head(base, base + H, base + 2 * H, ld_qkv, T, D, scale, masked[size_t(b)] ? keep + r0 : nullptr,
+                     ctx + r0 * ldc + h * D, ldc, s);
+    }
+  });
+}
+
+}  // namespace tailor::nn
