@@ -1,9 +1,12 @@
-// kernels/head_gpu.cpp: tailor::cuda::ConcatLinearHead (include/tailor/cuda.hpp).
+// kernels/head_gpu.cpp: tailor::cuda::FusionHead (include/tailor/cuda.hpp).
 //
-// The reference ImageTextModel's `concat_linear` fusion (fc over torch.cat((image, text), 1)),
-// computed by fusion_concat_linear without materialising the concatenation. The head is
-// tiny (N x (Di + Dt) x O), so each call uses its own stream and buffers: the object stays
-// immutable and callable from any thread.
+// The try-on fusion head of models/fusion_head.hpp (converters/reference_model.py's
+// ImageTextModel.fuse) on the GPU:
+//   concat_linear   logits = fusion_concat_linear(img, txt; fc)
+//   concat_mlp      h = relu(fusion_concat_linear(img, txt; fc.0)); logits = linear(h; fc.2)
+//   late            folded at load into one concat_linear, as the CPU head does:
+//                   w0 (Wi img + bi) + w1 (Wt txt + bt) = [w0 Wi | w1 Wt] [img | txt] + (w0 bi + w1 bt)
+// float32 throughout (the head is tiny); each forward uses its own stream and buffers.
 #include <string>
 #include <vector>
 
@@ -13,68 +16,82 @@
 
 namespace tailor::cuda {
 
-struct ConcatLinearHead::Impl {
+struct FusionHead::Impl {
   int device = 0;
-  detail::DeviceBuffer w, b;
+  int64_t width1 = 0;  // first layer's outputs: n_out, or mlp_hidden
+  detail::DeviceBuffer w1, b1, w2, b2;
+  bool mlp = false;
 };
 
-ConcatLinearHead::ConcatLinearHead(const std::vector<float>& weight, const std::vector<float>& bias, int64_t d_image,
-                                   int64_t d_text, int64_t n_out, const Options& opt)
-    : d_image_(d_image), d_text_(d_text), n_out_(n_out) {
-  if (d_image < 0 || d_text < 0 || d_image + d_text < 1 || n_out < 1)
-    ::tailor::detail::fail(ErrorCode::invalid_argument, "ConcatLinearHead: bad dimensions", "");
-  if (weight.size() != size_t(n_out * (d_image + d_text)) || (!bias.empty() && bias.size() != size_t(n_out)))
-    ::tailor::detail::fail(ErrorCode::shape,
-                           "ConcatLinearHead: weight has " + std::to_string(weight.size()) + " values, bias " +
-                               std::to_string(bias.size()) + "; (" + std::to_string(n_out) + ", " +
-                               std::to_string(d_image + d_text) + ") and (" + std::to_string(n_out) + ") expected",
-                           "");
+FusionHead::FusionHead(const Bundle& b, const FusionHeadConfig& cfg, int64_t d_image, int64_t d_text,
+                       const std::string& prefix, const Options& opt)
+    : cfg_(cfg), d_image_(d_image), d_text_(d_text) {
   require_device(opt.cuda_device);
-  detail::DeviceGuard g(opt.cuda_device);
+  b.check_tensors(cfg.tensor_specs(d_image, d_text), prefix, false);
+  const int64_t d = d_image + d_text, O = cfg.n_out;
+  std::vector<float> w1, b1;
   auto impl = std::make_shared<Impl>();
   impl->device = opt.cuda_device;
-  impl->w = detail::upload(weight.data(), weight.size() * sizeof(float));
-  const std::vector<float> b = bias.empty() ? std::vector<float>(size_t(n_out), 0.f) : bias;
-  impl->b = detail::upload(b.data(), b.size() * sizeof(float));
+  if (cfg.fusion == "late") {
+    const auto wi = b.load_f32(prefix + "fc_image.weight", {O, d_image});
+    const auto wt = b.load_f32(prefix + "fc_text.weight", {O, d_text});
+    const auto bi = b.load_f32(prefix + "fc_image.bias", {O});
+    const auto bt = b.load_f32(prefix + "fc_text.bias", {O});
+    const auto lw = b.load_f32(prefix + "late_weight", {2});
+    w1.resize(size_t(O * d));
+    b1.resize(size_t(O));
+    for (int64_t o = 0; o < O; ++o) {
+      for (int64_t k = 0; k < d_image; ++k) w1[size_t(o * d + k)] = lw[0] * wi[size_t(o * d_image + k)];
+      for (int64_t k = 0; k < d_text; ++k) w1[size_t(o * d + d_image + k)] = lw[1] * wt[size_t(o * d_text + k)];
+      b1[size_t(o)] = lw[0] * bi[size_t(o)] + lw[1] * bt[size_t(o)];
+    }
+    impl->width1 = O;
+  } else {
+    impl->mlp = cfg.fusion == "concat_mlp";
+    const std::string l1 = impl->mlp ? "fc.0." : "fc.";
+    impl->width1 = impl->mlp ? cfg.mlp_hidden : O;
+    w1 = b.load_f32(prefix + l1 + "weight", {impl->width1, d});
+    b1 = b.load_f32(prefix + l1 + "bias", {impl->width1});
+    if (impl->mlp) {
+      const auto w2 = b.load_f32(prefix + "fc.2.weight", {O, cfg.mlp_hidden});
+      const auto b2 = b.load_f32(prefix + "fc.2.bias", {O});
+      detail::DeviceGuard g(opt.cuda_device);
+      impl->w2 = detail::upload(w2.data(), w2.size() * sizeof(float));
+      impl->b2 = detail::upload(b2.data(), b2.size() * sizeof(float));
+    }
+  }
+  detail::DeviceGuard g(opt.cuda_device);
+  impl->w1 = detail::upload(w1.data(), w1.size() * sizeof(float));
+  impl->b1 = detail::upload(b1.data(), b1.size() * sizeof(float));
   impl_ = std::move(impl);
 }
 
-namespace {
-std::vector<float> load_head_tensor(const Bundle& b, const std::string& name, int64_t cols, int64_t* rows) {
-  const TensorInfo& t = b.file().get(name);
-  if (t.shape.rank != (cols ? 2 : 1) || (cols && t.shape[1] != cols))
-    ::tailor::detail::fail(ErrorCode::shape,
-                           b.path() + ": tensor '" + name + "' has shape " + t.shape.str() + "; the head needs " +
-                               (cols ? "(n_out, " + std::to_string(cols) + ")" : std::string("(n_out)")),
-                           "the image/text feature sizes do not match the head");
-  if (rows) *rows = t.shape[0];
-  return b.file().to_f32(t);
-}
-}  // namespace
-
-ConcatLinearHead::ConcatLinearHead(const Bundle& b, const std::string& prefix, int64_t d_image, int64_t d_text,
-                                   const Options& opt)
-    : ConcatLinearHead(
-          [&] {
-            int64_t rows = 0;
-            return load_head_tensor(b, prefix + "weight", d_image + d_text, &rows);
-          }(),
-          b.has(prefix + "bias") ? load_head_tensor(b, prefix + "bias", 0, nullptr) : std::vector<float>{}, d_image,
-          d_text, b.file().get(prefix + "weight").shape[0], opt) {}
-
-std::vector<float> ConcatLinearHead::forward(const float* image_features, const float* text_features,
-                                             int64_t n) const {
-  if (n < 0) ::tailor::detail::fail(ErrorCode::invalid_argument, "ConcatLinearHead::forward: negative batch", "");
-  std::vector<float> out(size_t(n * n_out_));
+std::vector<float> FusionHead::forward(const float* image_features, const float* text_features, int64_t n) const {
+  if (n < 0) ::tailor::detail::fail(ErrorCode::invalid_argument, "FusionHead::forward: negative batch", "");
+  const int64_t O = cfg_.n_out;
+  std::vector<float> out(size_t(n * O));
   if (n == 0) return out;
-  detail::DeviceGuard g(impl_->device);
+  TAILOR_CHECK(image_features && text_features, ErrorCode::invalid_argument,
+               "FusionHead::forward: null feature pointer", "");
+  const Impl& m = *impl_;
+  detail::DeviceGuard g(m.device);
   detail::Stream s;
   detail::DeviceBuffer img = detail::upload(image_features, size_t(n * d_image_) * sizeof(float));
   detail::DeviceBuffer txt = detail::upload(text_features, size_t(n * d_text_) * sizeof(float));
-  detail::DeviceBuffer y(out.size() * sizeof(float));
-  kernels::fusion_concat_linear(img.as<float>(), txt.as<float>(), impl_->w.as<float>(), impl_->b.as<float>(),
-                                y.as<float>(), n, d_image_, d_text_, n_out_, kernels::Act::none, s.get());
-  TAILOR_CUDA_CHECK(cudaMemcpyAsync(out.data(), y.get(), out.size() * sizeof(float), cudaMemcpyDeviceToHost, s.get()));
+  detail::DeviceBuffer h(size_t(n * m.width1) * sizeof(float));
+  kernels::fusion_concat_linear(img.as<float>(), txt.as<float>(), m.w1.as<float>(), m.b1.as<float>(), h.as<float>(),
+                                n, d_image_, d_text_, m.width1, m.mlp ? kernels::Act::relu : kernels::Act::none,
+                                s.get());
+  const detail::DeviceBuffer* result = &h;
+  detail::DeviceBuffer y;
+  if (m.mlp) {
+    y.resize(out.size() * sizeof(float));
+    kernels::fusion_concat_linear(h.as<float>(), nullptr, m.w2.as<float>(), m.b2.as<float>(), y.as<float>(), n,
+                                  m.width1, 0, O, kernels::Act::none, s.get());
+    result = &y;
+  }
+  TAILOR_CUDA_CHECK(
+      cudaMemcpyAsync(out.data(), result->get(), out.size() * sizeof(float), cudaMemcpyDeviceToHost, s.get()));
   s.sync();
   return out;
 }

@@ -30,6 +30,7 @@
 #include "tailor/core/options.hpp"
 #include "tailor/io/bundle.hpp"
 #include "tailor/models/bert_config.hpp"
+#include "tailor/models/fusion_head.hpp"
 #include "tailor/models/resnet50_config.hpp"
 
 namespace tailor::cuda {
@@ -207,25 +208,27 @@ class ResNetSession {
   std::unique_ptr<Impl> impl_;
 };
 
-/// The fusion head's concat + Linear on the GPU (the `concat_linear` head of the reference
-/// ImageTextModel): logits (N, O) = [image (N, Di) | text (N, Dt)] . W^T + b, W (O, Di + Dt),
-/// sigmoid applied to the probabilities of a one-output head. float32 throughout.
-class ConcatLinearHead {
+/// The try-on fusion head (models/fusion_head.hpp: concat_linear, concat_mlp, late) on the
+/// GPU, float32: the concatenation [image (N, Di) | text (N, Dt)] is never materialised
+/// (kernels' fusion_concat_linear reads both halves). Immutable; forward() is thread-safe
+/// (each call uses its own stream and buffers; the head is tiny).
+class FusionHead {
  public:
-  ConcatLinearHead(const std::vector<float>& weight, const std::vector<float>& bias, int64_t d_image, int64_t d_text,
-                   int64_t n_out, const Options& opt = {});
-  /// The head of a tryon bundle: tensors `<prefix>weight` / `<prefix>bias` (e.g. "head.fc.").
-  ConcatLinearHead(const Bundle& b, const std::string& prefix, int64_t d_image, int64_t d_text, const Options& opt = {});
-  int64_t d_image() const noexcept { return d_image_; }
-  int64_t d_text() const noexcept { return d_text_; }
-  int64_t n_out() const noexcept { return n_out_; }
-  /// logits (N, O) for N pairs; thread-safe (each call uses its own stream and buffers).
+  /// The head of a tryon bundle: config()["head"], tensors under `prefix` (normally "head.").
+  FusionHead(const Bundle& b, const FusionHeadConfig& cfg, int64_t d_image, int64_t d_text, const std::string& prefix,
+             const Options& opt = {});
+  const FusionHeadConfig& config() const noexcept { return cfg_; }
+  int64_t image_dim() const noexcept { return d_image_; }
+  int64_t text_dim() const noexcept { return d_text_; }
+  /// logits (N, n_out) for N (image, text) feature pairs on the host; probabilities as
+  /// tailor::FusionHead::probabilities (sigmoid for one output, softmax otherwise).
   std::vector<float> forward(const float* image_features, const float* text_features, int64_t n) const;
 
   struct Impl;
 
  private:
-  int64_t d_image_ = 0, d_text_ = 0, n_out_ = 0;
+  FusionHeadConfig cfg_;
+  int64_t d_image_ = 0, d_text_ = 0;
   std::shared_ptr<const Impl> impl_;
 };
 
@@ -235,7 +238,7 @@ struct Bert::Impl {};
 struct BertSession::Impl {};
 struct ResNet50::Impl {};
 struct ResNetSession::Impl {};
-struct ConcatLinearHead::Impl {};
+struct FusionHead::Impl {};
 inline Bert::Bert(const Bundle&, const Options&) { require_device(); }
 inline Bert::Bert(const Bundle&, const json&, const std::string&, const Options&) { require_device(); }
 inline BertSession Bert::session(const SessionOptions&) const { require_device(); }
@@ -258,14 +261,11 @@ inline ResNetSession::ResNetSession(ResNetSession&&) noexcept = default;
 inline ResNetSession& ResNetSession::operator=(ResNetSession&&) noexcept = default;
 inline ResNetSession::~ResNetSession() = default;
 inline ResNetOutput ResNetSession::forward(const float*, int64_t, int64_t, int64_t, bool) { require_device(); }
-inline ConcatLinearHead::ConcatLinearHead(const std::vector<float>&, const std::vector<float>&, int64_t, int64_t,
-                                          int64_t, const Options&) {
+inline FusionHead::FusionHead(const Bundle&, const FusionHeadConfig&, int64_t, int64_t, const std::string&,
+                              const Options&) {
   require_device();
 }
-inline ConcatLinearHead::ConcatLinearHead(const Bundle&, const std::string&, int64_t, int64_t, const Options&) {
-  require_device();
-}
-inline std::vector<float> ConcatLinearHead::forward(const float*, const float*, int64_t) const { require_device(); }
+inline std::vector<float> FusionHead::forward(const float*, const float*, int64_t) const { require_device(); }
 #endif
 
 }  // namespace tailor::cuda

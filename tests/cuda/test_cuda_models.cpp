@@ -1,0 +1,395 @@
+// tests/cuda/test_cuda_models.cpp: whole models on the GPU against tailor's CPU models.
+//
+// DESIGN.md's bars for CUDA vs CPU: fp32 rel L2 <= 1e-5, tf32 <= 1e-3, fp16 / bf16 <= 1e-2,
+// on fresh random weights and inputs each run (seed captured; TAILOR_TEST_SEED replays).
+//   BERT      tailor::Bert (models/bert.hpp, itself checked against HF transformers):
+//             last_hidden_state (valid rows), pooler, classifier, cls / mean / normalised
+//             sentence features; fused and unfused attention; graph replay; varied lengths
+//   ResNet    a CPU ResNet written from torchvision's resnet.py over nn::gemm (im2col +
+//             GEMM, NHWC) until models/resnet50.hpp lands: pooled features and logits
+//   head      tailor::FusionHead (models/fusion_head.hpp) for every fusion
+// Skipped without a usable GPU.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cpu_reference.hpp"
+#include "cuda_test_util.hpp"
+#include "st_builder.hpp"
+#include "tailor/models/bert.hpp"
+#include "tailor/models/fusion_head.hpp"
+
+using namespace tailor;
+using namespace tailor::test;
+
+namespace {
+
+double precision_bar(Precision p) {
+  switch (p) {
+    case Precision::fp32: return 1e-5;
+    case Precision::tf32: return 1e-3;
+    default: return 1e-2;
+  }
+}
+const char* precision_label(Precision p) { return cuda::detail::precision_name(p); }
+const Precision kPrecisions[] = {Precision::fp32, Precision::tf32, Precision::fp16, Precision::bf16};
+
+StTensor random_tensor(std::mt19937& rng, const std::string& name, const Shape& shape, float stddev, float mean = 0.f) {
+  StTensor t{name, DType::F32, shape, {}};
+  const int64_t n = shape.numel();
+  t.bytes.resize(size_t(n) * 4);
+  std::normal_distribution<float> d(mean, stddev);
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = d(rng);
+    std::memcpy(&t.bytes[size_t(i) * 4], &v, 4);
+  }
+  return t;
+}
+
+// ---- BERT ------------------------------------------------------------------------------------
+
+json bert_config(int64_t H, int64_t NH, int64_t L, int64_t I, int64_t V, int64_t P, int64_t labels,
+                 const std::string& act = "gelu") {
+  return {{"vocab_size", V},        {"hidden_size", H},          {"num_hidden_layers", L},
+          {"num_attention_heads", NH}, {"intermediate_size", I},  {"max_position_embeddings", P},
+          {"type_vocab_size", 2},   {"layer_norm_eps", 1e-12},   {"hidden_act", act},
+          {"num_labels", labels},   {"has_pooler", true}};
+}
+
+/// A bundle of random BERT weights: HF's init (normal(0, std)) for matrices and embeddings,
+/// LayerNorm gamma around 1 and beta around 0, small random biases.
+std::string bert_bundle(std::mt19937& rng, const json& cfg_json, float stddev) {
+  const BertConfig cfg = BertConfig::from_json(cfg_json, "test");
+  std::vector<StTensor> ts;
+  for (const TensorSpec& s : cfg.tensor_specs()) {
+    const bool ln = s.name.find("LayerNorm") != std::string::npos;
+    const bool weight = s.name.size() > 7 && s.name.compare(s.name.size() - 7, 7, ".weight") == 0;
+    if (ln) ts.push_back(random_tensor(rng, s.name, s.shape, 0.1f, weight ? 1.f : 0.f));
+    else ts.push_back(random_tensor(rng, s.name, s.shape, weight ? stddev : 0.02f));
+  }
+  std::string vocab;
+  for (int64_t i = 0; i < cfg.vocab_size; ++i) vocab += "tok" + std::to_string(i) + "\n";
+  return st_file(ts, bundle_meta("bert", cfg_json, vocab));
+}
+
+std::vector<std::vector<int32_t>> random_sequences(std::mt19937& rng, const std::vector<int64_t>& lengths, int64_t V) {
+  std::vector<std::vector<int32_t>> seqs;
+  for (int64_t len : lengths) {
+    std::vector<int32_t> s(static_cast<size_t>(len));
+    for (auto& id : s) id = int32_t(rng() % uint32_t(V));
+    seqs.push_back(s);
+  }
+  return seqs;
+}
+std::vector<std::vector<int64_t>> widen(const std::vector<std::vector<int32_t>>& s) {
+  std::vector<std::vector<int64_t>> out;
+  for (const auto& v : s) out.emplace_back(v.begin(), v.end());
+  return out;
+}
+
+/// GPU BertOutput's valid rows of last_hidden_state, (sum T_i, H), as the CPU model lays them out.
+std::vector<float> valid_rows(const cuda::BertOutput& g, const std::vector<std::vector<int32_t>>& seqs) {
+  std::vector<float> out;
+  for (size_t b = 0; b < seqs.size(); ++b)
+    for (size_t t = 0; t < seqs[b].size(); ++t) {
+      const float* r = g.last_hidden_state.data() + (int64_t(b) * g.seq_len + int64_t(t)) * g.hidden;
+      out.insert(out.end(), r, r + g.hidden);
+    }
+  return out;
+}
+
+void check_bert(const Bundle& bundle, const std::vector<std::vector<int32_t>>& seqs, Precision p,
+                cuda::Attention att, bool graphs) {
+  CAPTURE(precision_label(p));
+  CAPTURE(int(att));
+  CAPTURE(graphs);
+  tailor::Bert cpu(bundle);
+  const BertOutput want = cpu.session().forward(seqs);
+  Options opt;
+  opt.device = Device::cuda;
+  opt.precision = p;
+  cuda::Bert gpu(bundle, opt);
+  cuda::SessionOptions so;
+  so.graphs = graphs;
+  so.attention = att;
+  cuda::BertSession s = gpu.session(so);
+  cuda::BertRequest req;
+  req.last_hidden_state = true;
+  req.pooled = true;
+  req.logits = gpu.config().num_labels > 0;
+  req.sentence = cuda::Pooling::mean;
+  req.normalize = 1;
+  const double bar = precision_bar(p);
+  for (int rep = 0; rep < 2; ++rep) {  // the second run replays the captured graph
+    CAPTURE(rep);
+    const cuda::BertOutput got = s.forward(widen(seqs), req);
+    TAILOR_CHECK_CLOSE(valid_rows(got, seqs), want.last_hidden_state, bar);
+    TAILOR_CHECK_CLOSE(got.pooled, want.pooled, bar);
+    if (req.logits) TAILOR_CHECK_CLOSE(got.logits, want.logits, bar);
+    std::vector<float> mean;
+    for (size_t i = 0; i < seqs.size(); ++i) {
+      const auto e = want.sentence_embedding(i, tailor::Pooling::mean, true);
+      mean.insert(mean.end(), e.begin(), e.end());
+    }
+    TAILOR_CHECK_CLOSE(got.sentence, mean, bar);
+  }
+  // cls pooling, unnormalised, and a smaller batch through the same session (new graph).
+  cuda::BertRequest cls;
+  cls.sentence = cuda::Pooling::cls;
+  cls.normalize = 0;
+  const std::vector<std::vector<int32_t>> first(seqs.begin(), seqs.begin() + 1);
+  const cuda::BertOutput got = s.forward(widen(first), cls);
+  CHECK(got.last_hidden_state.empty());
+  const BertOutput want1 = cpu.session().forward(first);
+  TAILOR_CHECK_CLOSE(got.sentence, want1.sentence_embedding(0, tailor::Pooling::cls, false), bar);
+}
+
+}  // namespace
+
+TEST_CASE("GPU BERT matches the CPU BERT in every precision and attention kernel" * gpu_required()) {
+  const uint32_t seed = fresh_seed();
+  CAPTURE(seed);
+  std::mt19937 rng(seed);
+  const json cfg = bert_config(64, 4, 2, 128, 97, 64, 3);
+  const std::string bytes = bert_bundle(rng, cfg, 0.2f);
+  const Bundle bundle = Bundle::from_memory(bytes.data(), bytes.size(), "tiny-bert");
+  const auto seqs = random_sequences(rng, {17, 1, 33, 5}, 97);
+  for (Precision p : kPrecisions)
+    for (cuda::Attention att : {cuda::Attention::fused, cuda::Attention::unfused})
+      for (bool graphs : {true, false}) check_bert(bundle, seqs, p, att, graphs);
+}
+
+TEST_CASE("GPU BERT: odd sizes (hidden 80, 5 heads of 16, relu, no classifier, head size 128)" * gpu_required()) {
+  const uint32_t seed = fresh_seed();
+  CAPTURE(seed);
+  std::mt19937 rng(seed);
+  for (const json& cfg : {bert_config(80, 5, 1, 72, 31, 40, 0, "relu"), bert_config(256, 2, 1, 100, 50, 300, 2, "gelu_new")}) {
+    const std::string bytes = bert_bundle(rng, cfg, 0.15f);
+    const Bundle bundle = Bundle::from_memory(bytes.data(), bytes.size(), "odd-bert");
+    const auto seqs = random_sequences(rng, {3, 40, 29}, cfg["vocab_size"].get<int64_t>());
+    for (Precision p : {Precision::fp32, Precision::fp16})
+      check_bert(bundle, seqs, p, cuda::Attention::automatic, true);
+  }
+}
+
+TEST_CASE("GPU BERT-base (12 x 768, seq 128) matches the CPU in fp32 and fp16" * gpu_required()) {
+  const uint32_t seed = fresh_seed();
+  CAPTURE(seed);
+  std::mt19937 rng(seed);
+  const json cfg = bert_config(768, 12, 12, 3072, 30522, 512, 0);
+  const std::string bytes = bert_bundle(rng, cfg, 0.02f);
+  const Bundle bundle = Bundle::from_memory(bytes.data(), bytes.size(), "bert-base");
+  const auto seqs = random_sequences(rng, {128, 77}, 30522);
+  for (Precision p : {Precision::fp32, Precision::fp16}) check_bert(bundle, seqs, p, cuda::Attention::automatic, true);
+}
+
+TEST_CASE("GPU BERT refuses bad inputs with named errors" * gpu_required()) {
+  std::mt19937 rng(1);
+  const json cfg = bert_config(32, 2, 1, 64, 20, 16, 0);
+  const std::string bytes = bert_bundle(rng, cfg, 0.2f);
+  const Bundle bundle = Bundle::from_memory(bytes.data(), bytes.size(), "tiny-bert");
+  cuda::Bert gpu(bundle);
+  cuda::BertSession s = gpu.session();
+  auto code_of = [&](const std::vector<std::vector<int64_t>>& ids) {
+    try {
+      s.forward(ids);
+    } catch (const Error& e) {
+      return e.code();
+    }
+    return ErrorCode::internal;
+  };
+  CHECK(code_of({{1, 2, 20}}) == ErrorCode::invalid_argument);         // id == vocab_size
+  CHECK(code_of({{1, -1}}) == ErrorCode::invalid_argument);
+  CHECK(code_of({std::vector<int64_t>(17, 1)}) == ErrorCode::limit);   // longer than max positions
+  cuda::BertRequest logits;
+  logits.logits = true;
+  CHECK_THROWS_AS(s.forward({{1, 2}}, logits), Error);                 // no classifier
+  CHECK(s.forward({}).batch == 0);
+  // The session still works after the errors.
+  CHECK(s.forward({{1, 2, 3}}).sentence.size() == 32);
+}
+
+TEST_CASE("GPU BERT sessions on many threads give the single-thread results" * gpu_required()) {
+  std::mt19937 rng(fresh_seed());
+  const json cfg = bert_config(64, 4, 2, 128, 97, 64, 0);
+  const std::string bytes = bert_bundle(rng, cfg, 0.2f);
+  const Bundle bundle = Bundle::from_memory(bytes.data(), bytes.size(), "tiny-bert");
+  const cuda::Bert gpu(bundle);
+  const auto seqs = widen(random_sequences(rng, {9, 31, 4}, 97));
+  const std::vector<float> want = gpu.session().forward(seqs).sentence;
+  std::vector<std::vector<float>> got(6);
+  std::vector<std::thread> ts;
+  for (size_t i = 0; i < got.size(); ++i)
+    ts.emplace_back([&, i] {
+      cuda::BertSession s = gpu.session();
+      for (int r = 0; r < 3; ++r) got[i] = s.forward(seqs).sentence;
+    });
+  for (auto& t : ts) t.join();
+  for (const auto& g : got) CHECK(g == want);
+}
+
+// ---- ResNet ----------------------------------------------------------------------------------
+
+namespace {
+
+/// Random BN-folded ResNet weights: He-normal convs (the residual branch's last conv scaled
+/// by 0.2 so activations stay in fp16 range through 16 blocks, as BN does for trained nets).
+std::string resnet_bundle(std::mt19937& rng, const json& cfg_json) {
+  const ResNetConfig cfg = ResNetConfig::from_json(cfg_json, "test");
+  std::vector<StTensor> ts;
+  for (const TensorSpec& s : cfg.tensor_specs()) {
+    if (s.shape.rank == 4) {
+      const float fan_in = float(s.shape[1] * s.shape[2] * s.shape[3]);
+      const bool last = s.name.find("conv3") != std::string::npos;
+      ts.push_back(random_tensor(rng, s.name, s.shape, std::sqrt(2.f / fan_in) * (last ? 0.2f : 1.f)));
+    } else if (s.shape.rank == 2) {
+      ts.push_back(random_tensor(rng, s.name, s.shape, 0.02f));
+    } else {
+      ts.push_back(random_tensor(rng, s.name, s.shape, 0.05f));
+    }
+  }
+  auto meta = bundle_meta("resnet50", cfg_json);
+  meta["tailor.transforms"] = "[\"bn_folded\"]";
+  return st_file(ts, meta);
+}
+
+/// torchvision's ResNet._forward_impl in NHWC over im2col + nn::gemm: the CPU reference until
+/// models/resnet50.hpp is committed.
+struct CpuResNet {
+  const Bundle& b;
+  ResNetConfig cfg;
+  std::vector<float> conv(const std::vector<float>& x, int64_t N, int64_t& H, int64_t& W, int64_t C,
+                          const std::string& name, int64_t O, int64_t k, int64_t stride, int64_t pad, bool relu,
+                          const std::vector<float>* residual) const {
+    const std::vector<float> w = b.load_f32(name + ".weight", {O, C, k, k});
+    const std::vector<float> bias = b.load_f32(name + ".bias", {O});
+    std::vector<float> wp(size_t(O * k * k * C));  // (O, ky, kx, C)
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t ky = 0; ky < k; ++ky)
+          for (int64_t kx = 0; kx < k; ++kx)
+            wp[size_t(((o * k + ky) * k + kx) * C + c)] = w[size_t(((o * C + c) * k + ky) * k + kx)];
+    const auto cols = ref::im2col_nhwc(x, N, H, W, C, k, k, stride, pad, k * k * C);
+    H = (H + 2 * pad - k) / stride + 1;
+    W = (W + 2 * pad - k) / stride + 1;
+    std::vector<float> y(size_t(N * H * W * O));
+    ref::linear(cols.data(), N * H * W, k * k * C, wp, bias.data(), residual ? residual->data() : nullptr, y.data(), O,
+                relu ? nn::Activation::relu : nn::Activation::none);
+    return y;
+  }
+  void forward(const std::vector<float>& nchw, int64_t N, int64_t H, int64_t W, std::vector<float>* pooled,
+               std::vector<float>* logits) const {
+    std::vector<float> x(nchw.size());
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t c = 0; c < 3; ++c)
+        for (int64_t i = 0; i < H * W; ++i) x[size_t((n * H * W + i) * 3 + c)] = nchw[size_t((n * 3 + c) * H * W + i)];
+    x = conv(x, N, H, W, 3, "conv1", 64, 7, 2, 3, true, nullptr);
+    x = ref::maxpool_nhwc(x, N, H, W, 64, 3, 2, 1);
+    H = (H + 2 - 3) / 2 + 1;
+    W = (W + 2 - 3) / 2 + 1;
+    int64_t C = 64;
+    for (int st = 0; st < 4; ++st) {
+      const int64_t planes = ResNetConfig::kPlanes[size_t(st)], out = planes * 4;
+      for (int64_t i = 0; i < cfg.layers[size_t(st)]; ++i) {
+        const std::string p = "layer" + std::to_string(st + 1) + "." + std::to_string(i) + ".";
+        const int64_t stride = (i == 0 && st > 0) ? 2 : 1;
+        int64_t h = H, w = W;
+        auto t = conv(x, N, h, w, C, p + "conv1", planes, 1, 1, 0, true, nullptr);
+        t = conv(t, N, h, w, planes, p + "conv2", planes, 3, stride, 1, true, nullptr);
+        std::vector<float> identity = x;
+        if (i == 0) {
+          int64_t hd = H, wd = W;
+          identity = conv(x, N, hd, wd, C, p + "downsample.0", out, 1, stride, 0, false, nullptr);
+        }
+        x = conv(t, N, h, w, planes, p + "conv3", out, 1, 1, 0, true, &identity);
+        H = h;
+        W = w;
+        C = out;
+      }
+    }
+    *pooled = ref::avgpool_global_nhwc(x, N, H * W, C);
+    if (cfg.num_classes > 0) {
+      const auto fw = b.load_f32("fc.weight", {cfg.num_classes, C});
+      const auto fb = b.load_f32("fc.bias", {cfg.num_classes});
+      logits->resize(size_t(N * cfg.num_classes));
+      ref::linear(pooled->data(), N, C, fw, fb.data(), nullptr, logits->data(), cfg.num_classes);
+    }
+  }
+};
+
+}  // namespace
+
+TEST_CASE("GPU ResNet matches a CPU ResNet in every precision" * gpu_required()) {
+  const uint32_t seed = fresh_seed();
+  CAPTURE(seed);
+  std::mt19937 rng(seed);
+  struct Case { json cfg; int64_t N, H, W; };
+  for (const Case& c : {Case{json{{"layers", {1, 1, 1, 1}}, {"num_classes", 10}}, 3, 64, 80},
+                        Case{json{{"layers", {3, 4, 6, 3}}, {"num_classes", 1000}}, 2, 224, 224}}) {
+    const std::string bytes = resnet_bundle(rng, c.cfg);
+    const Bundle bundle = Bundle::from_memory(bytes.data(), bytes.size(), "resnet");
+    const CpuResNet cpu{bundle, ResNetConfig::from_json(c.cfg, "test")};
+    const std::vector<float> x = random_vector(rng, size_t(c.N * 3 * c.H * c.W), -2.f, 2.f);
+    std::vector<float> pooled, logits;
+    cpu.forward(x, c.N, c.H, c.W, &pooled, &logits);
+    for (Precision p : kPrecisions) {
+      CAPTURE(precision_label(p));
+      CAPTURE(c.H);
+      Options opt;
+      opt.precision = p;
+      cuda::ResNet50 gpu(bundle, opt);
+      cuda::ResNetSession s = gpu.session();
+      for (int rep = 0; rep < 2; ++rep) {
+        const cuda::ResNetOutput got = s.forward(x.data(), c.N, c.H, c.W);
+        TAILOR_CHECK_CLOSE(got.pooled, pooled, precision_bar(p));
+        TAILOR_CHECK_CLOSE(got.logits, logits, precision_bar(p));
+      }
+      CHECK(s.forward(x.data(), c.N, c.H, c.W, false).logits.empty());
+    }
+  }
+}
+
+TEST_CASE("GPU ResNet refuses bad inputs" * gpu_required()) {
+  std::mt19937 rng(2);
+  const json cfg = {{"layers", {1, 1, 1, 1}}, {"num_classes", 0}};
+  const std::string bytes = resnet_bundle(rng, cfg);
+  const Bundle bundle = Bundle::from_memory(bytes.data(), bytes.size(), "resnet");
+  cuda::ResNet50 gpu(bundle);
+  cuda::ResNetSession s = gpu.session();
+  std::vector<float> x(3 * 16 * 16, 0.5f);
+  CHECK_THROWS_AS(s.forward(x.data(), 1, 16, 16), Error);  // under 32 pixels
+  CHECK_THROWS_AS(s.forward(nullptr, 1, 64, 64), Error);
+  CHECK(s.forward(x.data(), 0, 64, 64).pooled.empty());
+}
+
+// ---- fusion head -----------------------------------------------------------------------------
+
+TEST_CASE("GPU fusion head matches the CPU head for every fusion" * gpu_required()) {
+  const uint32_t seed = fresh_seed();
+  CAPTURE(seed);
+  std::mt19937 rng(seed);
+  const int64_t Di = 2048, Dt = 384, N = 9;
+  for (const char* fusion : {"concat_linear", "concat_mlp", "late"})
+    for (int64_t n_out : {1, 3}) {
+      CAPTURE(fusion);
+      CAPTURE(n_out);
+      const FusionHeadConfig hc = FusionHeadConfig::from_json(
+          json{{"fusion", fusion}, {"n_out", n_out}, {"mlp_hidden", 96}}, "test");
+      std::vector<StTensor> ts;
+      for (const TensorSpec& s : hc.tensor_specs(Di, Dt)) ts.push_back(random_tensor(rng, "head." + s.name, s.shape, 0.05f));
+      const std::string bytes = st_file(ts, bundle_meta("bert", bert_config(32, 2, 1, 64, 20, 16, 0)));
+      // Both heads read their tensors through a Bundle; any architecture's container will do.
+      const Bundle b = Bundle::from_memory(bytes.data(), bytes.size(), "head");
+      const FusionHead cpu(b, hc, Di, Dt, "head.");
+      const cuda::FusionHead gpu(b, hc, Di, Dt, "head.");
+      const auto img = random_vector(rng, size_t(N * Di)), txt = random_vector(rng, size_t(N * Dt));
+      std::vector<float> want(size_t(N * n_out));
+      ThreadPool pool(1);
+      cpu.forward(img.data(), txt.data(), N, want.data(), pool);
+      TAILOR_CHECK_CLOSE(gpu.forward(img.data(), txt.data(), N), want, 1e-5);
+    }
+}
