@@ -25,3 +25,7 @@
 #include "tailor/models/bert_config.hpp"
 #include "tailor/models/registry.hpp"
 #include "tailor/models/resnet50_config.hpp"
+
+// The GPU API: no CUDA type in it; without the tailor::cuda library it compiles to stubs that
+// throw ErrorCode::device.
+#include "tailor/cuda.hpp"
