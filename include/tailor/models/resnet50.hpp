@@ -1,0 +1,306 @@
+// tailor/models/resnet50.hpp: the torchvision ResNet50 image tower (BN folded), CPU.
+//
+// Mirrors torchvision/models/resnet.py: `Bottleneck` (v1.5: the stride sits on the 3x3 conv2,
+// as torchvision's), `ResNet._forward_impl`:
+//     x = relu(bn1(conv1(x)))            conv1 7x7/2 pad 3, 3 -> 64
+//     x = maxpool(x)                     3x3/2 pad 1
+//     x = layer4(layer3(layer2(layer1(x))))
+//     x = flatten(avgpool(x), 1)         pooled features (N, 2048)
+//     x = fc(x)                          logits (N, num_classes), when the model has an fc
+// with every BatchNorm folded into the conv before it by the converter (the bundle says
+// "bn_folded"), so each conv carries a bias; bias + ReLU and bias + residual + ReLU are
+// fused into the conv's epilogue (nn/conv2d.hpp).
+//
+// Layout: the network's input is (N, 3, H, W) NCHW float32, normalized (what torchvision
+// gives, Preprocess::run writes one (3, H, W) image of it); every activation after the stem
+// is (N, H, W, C) NHWC, where a 1x1 conv is a plain GEMM. The optional feature map before
+// pooling is returned NHWC: (N, H/32, W/32, 2048), (N, 7, 7, 2048) at 224 x 224.
+//
+// ResNet50 is immutable after load and may be shared by any number of threads; each thread
+// runs it through its own ResNetSession (thread pool + scratch arena). A session must not
+// outlive its model.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tailor/core/arena.hpp"
+#include "tailor/core/checked.hpp"
+#include "tailor/core/error.hpp"
+#include "tailor/core/options.hpp"
+#include "tailor/core/thread_pool.hpp"
+#include "tailor/image/image.hpp"
+#include "tailor/image/preprocess.hpp"
+#include "tailor/io/bundle.hpp"
+#include "tailor/models/registry.hpp"
+#include "tailor/models/resnet50_config.hpp"
+#include "tailor/nn/conv2d.hpp"
+#include "tailor/nn/pooling.hpp"
+
+namespace tailor {
+
+/// What ResNetSession::forward returns.
+struct ResNetOutput {
+  int64_t n = 0;            ///< batch size
+  int64_t feature_dim = 0;  ///< 2048
+  int64_t num_classes = 0;  ///< 0 when the model has no fc
+  std::vector<float> pooled;       ///< (N, 2048): avgpool + flatten
+  std::vector<float> logits;       ///< (N, num_classes); empty without fc
+  std::vector<float> feature_map;  ///< (N, feature_h, feature_w, 2048) NHWC, when requested
+  int64_t feature_h = 0, feature_w = 0;
+};
+
+namespace resnet {
+
+/// torchvision's Bottleneck: conv1 1x1 -> conv2 3x3 (stride) -> conv3 1x1 (x4), plus the
+/// identity or downsample (1x1 conv with stride + BN, folded), then ReLU.
+struct Bottleneck {
+  nn::Conv2d conv1, conv2, conv3, downsample;
+  bool has_downsample = false;
+  int64_t stride = 1;
+
+  static nn::Conv2d load_conv(const Bundle& b, const std::string& name, const nn::Conv2dShape& s,
+                              nn::ConvInput in = nn::ConvInput::nhwc) {
+    const std::vector<float> w = b.load_f32(name + ".weight", Shape{s.cout, s.cin, s.kh, s.kw});
+    const std::vector<float> bias = b.load_f32(name + ".bias", Shape{s.cout});
+    return nn::Conv2d::from_oihw(w.data(), bias.data(), s, in);
+  }
+
+  static Bottleneck load(const Bundle& b, const std::string& p, int64_t inplanes, int64_t planes, int64_t stride,
+                         bool downsample) {
+    Bottleneck blk;
+    const int64_t out = planes * ResNetConfig::kExpansion;
+    blk.stride = stride;
+    blk.conv1 = load_conv(b, p + "conv1", {inplanes, planes, 1, 1, 1, 0});
+    blk.conv2 = load_conv(b, p + "conv2", {planes, planes, 3, 3, stride, 1});
+    blk.conv3 = load_conv(b, p + "conv3", {planes, out, 1, 1, 1, 0});
+    blk.has_downsample = downsample;
+    if (downsample) blk.downsample = load_conv(b, p + "downsample.0", {inplanes, out, 1, 1, stride, 0});
+    return blk;
+  }
+};
+
+}  // namespace resnet
+
+class ResNet50;
+
+/// Per-thread state for running a ResNet50: a thread pool and a scratch arena. Movable, not
+/// copyable; not shared between threads.
+class ResNetSession {
+ public:
+  /// x: (N, 3, H, W) NCHW float32, already normalized -> pooled (N, 2048), logits
+  /// (N, num_classes) when the model has an fc, and with keep_feature_map the last feature
+  /// map before pooling, (N, H/32, W/32, 2048) NHWC (for class-activation maps).
+  ResNetOutput forward(const float* x, int64_t n, int64_t h, int64_t w, bool keep_feature_map = false);
+
+  /// Preprocesses decoded images with the model's transform (Preprocess) and runs them as
+  /// one batch.
+  ResNetOutput forward(const std::vector<Image>& images, bool keep_feature_map = false);
+
+  const ResNet50& model() const noexcept { return *m_; }
+  int threads() const noexcept { return pool_->size(); }
+  /// Bytes of scratch held (grows to the high-water mark of the largest batch run).
+  size_t scratch_bytes() const noexcept { return arena_.capacity() + conv_scratch_.capacity(); }
+
+ private:
+  friend class ResNet50;
+  ResNetSession(const ResNet50& m, int threads) : m_(&m), pool_(std::make_unique<ThreadPool>(threads)) {}
+
+  const ResNet50* m_;
+  std::unique_ptr<ThreadPool> pool_;
+  Arena arena_;         // activations of one forward pass
+  Arena conv_scratch_;  // one conv's zero-padded input copy
+  std::vector<float> batch_;
+};
+
+/// The ResNet50 image tower. Immutable after construction; share it between threads and
+/// give each thread its own session().
+class ResNet50 {
+ public:
+  /// Loads a "resnet50" bundle (validated against its config first).
+  explicit ResNet50(const Bundle& b, const Options& opt = {}) : opt_(opt) {
+    if (b.arch() != "resnet50")
+      detail::fail(ErrorCode::unsupported,
+                   b.path() + " is a '" + b.arch() + "' bundle, not a resnet50 one",
+                   b.arch() == "tryon" ? "load the image tower of a try-on bundle with "
+                                         "ResNet50(bundle, bundle.config()[\"image\"], \"image.\", options)"
+                                       : "convert a torchvision ResNet50 with converters/convert.py resnet50");
+    load(b, b.config(), "", "tailor.config");
+  }
+
+  /// Loads the ResNet part of a larger bundle (a try-on bundle: config()["image"], prefix
+  /// "image."). The bundle's tailor.preprocess gives the transform.
+  ResNet50(const Bundle& b, const json& config, const std::string& prefix, const Options& opt) : opt_(opt) {
+    load(b, config, prefix, "tailor.config (" + (prefix.empty() ? std::string("resnet") : prefix) + ")");
+  }
+
+  ResNet50(ResNet50&&) = default;
+  ResNet50& operator=(ResNet50&&) = default;
+
+  /// A new per-thread session (Options::threads threads, 0 = default_threads()).
+  ResNetSession session() const { return ResNetSession(*this, opt_.threads); }
+
+  const ResNetConfig& config() const noexcept { return cfg_; }
+  /// The transform the weights expect (the bundle's tailor.preprocess, or the ImageNet default).
+  const Preprocess& preprocess() const noexcept { return pre_; }
+  const Options& options() const noexcept { return opt_; }
+  /// True when the bundle marks the image tower as untrained (random weights).
+  bool untrained() const noexcept { return untrained_; }
+  int64_t feature_dim() const noexcept { return cfg_.feature_dim(); }
+  int64_t num_classes() const noexcept { return cfg_.num_classes; }
+  /// Bytes of packed weights.
+  size_t weight_bytes() const {
+    size_t s = conv1_.bytes() + fc_.bytes();
+    for (const auto& st : layers_)
+      for (const auto& blk : st) s += blk.conv1.bytes() + blk.conv2.bytes() + blk.conv3.bytes() + blk.downsample.bytes();
+    return s;
+  }
+
+ private:
+  friend class ResNetSession;
+
+  void load(const Bundle& b, const json& config, const std::string& prefix, const std::string& where) {
+    cfg_ = detail::validate_resnet(b, config, prefix, where);
+    pre_ = Preprocess::from_json(b.preprocess(), b.path() + ": tailor.preprocess");
+    for (const auto& u : b.untrained())
+      if (u == "image" || (prefix.empty() && u == "resnet50")) untrained_ = true;
+    conv1_ = resnet::Bottleneck::load_conv(b, prefix + "conv1", {3, ResNetConfig::kStem, 7, 7, 2, 3}, nn::ConvInput::nchw);
+    int64_t inplanes = ResNetConfig::kStem;
+    layers_.resize(4);
+    for (size_t s = 0; s < 4; ++s) {
+      const int64_t planes = ResNetConfig::kPlanes[s];
+      for (int64_t i = 0; i < cfg_.layers[s]; ++i) {
+        const std::string p = prefix + "layer" + std::to_string(s + 1) + "." + std::to_string(i) + ".";
+        const int64_t stride = (i == 0 && s > 0) ? 2 : 1;
+        layers_[s].push_back(resnet::Bottleneck::load(b, p, inplanes, planes, stride, i == 0));
+        inplanes = planes * ResNetConfig::kExpansion;
+      }
+    }
+    if (cfg_.num_classes > 0) {
+      // Linear (num_classes, 2048) = a 1x1 conv's (out, in, 1, 1) in memory.
+      const nn::Conv2dShape s{cfg_.feature_dim(), cfg_.num_classes, 1, 1, 1, 0};
+      const std::vector<float> w = b.load_f32(prefix + "fc.weight", Shape{cfg_.num_classes, cfg_.feature_dim()});
+      const std::vector<float> bias = b.load_f32(prefix + "fc.bias", Shape{cfg_.num_classes});
+      fc_ = nn::Conv2d::from_oihw(w.data(), bias.data(), s);
+    }
+  }
+
+  ResNetConfig cfg_;
+  Options opt_;
+  Preprocess pre_;
+  bool untrained_ = false;
+  nn::Conv2d conv1_;                                    // stem, reads the NCHW input
+  std::vector<std::vector<resnet::Bottleneck>> layers_;  // layer1..layer4
+  nn::Conv2d fc_;                                       // fc as a 1x1 conv over (N, 1, 1, 2048)
+};
+
+inline ResNetOutput ResNetSession::forward(const float* x, int64_t n, int64_t h, int64_t w, bool keep_feature_map) {
+  const ResNet50& m = *m_;
+  const Limits& lim = m.opt_.limits;
+  TAILOR_CHECK(x != nullptr, ErrorCode::invalid_argument, "ResNet50: null input", "");
+  TAILOR_CHECK(n >= 1 && uint64_t(n) <= lim.max_batch, ErrorCode::invalid_argument,
+               "ResNet50: batch of " + std::to_string(n) + " images; it must be 1.." + std::to_string(lim.max_batch),
+               "split the batch, or raise Limits::max_batch");
+  TAILOR_CHECK(h >= 1 && w >= 1 && uint64_t(h) <= lim.max_image_side && uint64_t(w) <= lim.max_image_side &&
+                   uint64_t(h) * uint64_t(w) <= lim.max_image_pixels,
+               ErrorCode::limit,
+               "ResNet50: input of " + std::to_string(h) + "x" + std::to_string(w) + " pixels is outside the limits",
+               "the network expects (N, 3, H, W) with H, W around 224; raise Limits::max_image_side/pixels for more");
+
+  // Shapes through the network, and the largest buffers each role needs.
+  const nn::Conv2dShape& s1 = m.conv1_.shape();
+  const int64_t h1 = s1.out_h(h), w1 = s1.out_w(w);
+  TAILOR_CHECK(h1 >= 1 && w1 >= 1, ErrorCode::invalid_argument, "ResNet50: input too small", "");
+  const int64_t h2 = (h1 + 2 - 3) / 2 + 1, w2 = (w1 + 2 - 3) / 2 + 1;  // maxpool 3/2 pad 1
+  uint64_t act_max = uint64_t(n) * uint64_t(h1) * uint64_t(w1) * 64;   // stem output
+  uint64_t t_max = 0, pad_max = uint64_t(n) * uint64_t(h + 6) * uint64_t(w + 6) * 3;
+  {
+    int64_t hh = h2, ww = w2;
+    for (const auto& st : m.layers_)
+      for (const auto& blk : st) {
+        const int64_t planes = blk.conv1.shape().cout, out = blk.conv3.shape().cout;
+        const int64_t oh = blk.conv2.shape().out_h(hh), ow = blk.conv2.shape().out_w(ww);
+        t_max = std::max<uint64_t>(t_max, uint64_t(n) * uint64_t(hh) * uint64_t(ww) * uint64_t(planes));
+        pad_max = std::max<uint64_t>(pad_max, uint64_t(n) * uint64_t(hh + 2) * uint64_t(ww + 2) * uint64_t(planes));
+        act_max = std::max<uint64_t>(act_max, uint64_t(n) * uint64_t(oh) * uint64_t(ow) * uint64_t(out));
+        hh = oh;
+        ww = ow;
+      }
+  }
+  uint64_t total = 0;
+  if (!detail::checked_mul(act_max, 3, &total) || !detail::checked_add(total, 2 * t_max + pad_max, &total) ||
+      total > (uint64_t(1) << 36))
+    detail::fail(ErrorCode::limit, "ResNet50: a batch of " + std::to_string(n) + " at " + std::to_string(h) + "x" +
+                                       std::to_string(w) + " needs too much scratch memory",
+                 "lower the batch size or the input size");
+
+  arena_.reset();
+  ThreadPool& pool = *pool_;
+  float* a = arena_.alloc<float>(size_t(act_max));
+  float* b = arena_.alloc<float>(size_t(act_max));
+  float* ds = arena_.alloc<float>(size_t(act_max));
+  float* t1 = arena_.alloc<float>(size_t(t_max));
+  float* t2 = arena_.alloc<float>(size_t(t_max));
+  // Each conv takes its zero-padded input copy from conv_scratch_, reset before every conv,
+  // so it holds one copy at a time (the largest, after the first pass).
+  auto conv = [&](const nn::Conv2d& c, const float* in, int64_t ih, int64_t iw, float* out, const float* res,
+                  nn::Activation act) {
+    conv_scratch_.reset();
+    nn::conv2d(c, in, n, ih, iw, out, res, act, pool, conv_scratch_);
+  };
+
+  // Stem: (N, 3, H, W) -> (N, h1, w1, 64) -> maxpool (N, h2, w2, 64).
+  conv(m.conv1_, x, h, w, b, nullptr, nn::Activation::relu);
+  nn::maxpool2d_nhwc(b, n, h1, w1, 64, 3, 2, 1, a, pool);
+  int64_t hh = h2, ww = w2;
+  float* cur = a;
+  float* nxt = b;
+  for (const auto& st : m.layers_)
+    for (const auto& blk : st) {
+      // torchvision Bottleneck.forward: out = relu(bn3(conv3(relu(bn2(conv2(relu(bn1(conv1(x))))))) + identity)
+      const int64_t oh = blk.conv2.shape().out_h(hh), ow = blk.conv2.shape().out_w(ww);
+      conv(blk.conv1, cur, hh, ww, t1, nullptr, nn::Activation::relu);
+      conv(blk.conv2, t1, hh, ww, t2, nullptr, nn::Activation::relu);
+      const float* identity = cur;
+      if (blk.has_downsample) {
+        conv(blk.downsample, cur, hh, ww, ds, nullptr, nn::Activation::none);
+        identity = ds;
+      }
+      conv(blk.conv3, t2, oh, ow, nxt, identity, nn::Activation::relu);
+      std::swap(cur, nxt);
+      hh = oh;
+      ww = ow;
+    }
+
+  ResNetOutput out;
+  out.n = n;
+  out.feature_dim = m.cfg_.feature_dim();
+  out.num_classes = m.cfg_.num_classes;
+  out.pooled.resize(size_t(n * out.feature_dim));
+  nn::global_avgpool_nhwc(cur, n, hh, ww, out.feature_dim, out.pooled.data(), pool);
+  if (keep_feature_map) {
+    out.feature_h = hh;
+    out.feature_w = ww;
+    out.feature_map.assign(cur, cur + n * hh * ww * out.feature_dim);
+  }
+  if (m.cfg_.num_classes > 0) {
+    out.logits.resize(size_t(n * m.cfg_.num_classes));
+    conv(m.fc_, out.pooled.data(), 1, 1, out.logits.data(), nullptr, nn::Activation::none);
+  }
+  return out;
+}
+
+inline ResNetOutput ResNetSession::forward(const std::vector<Image>& images, bool keep_feature_map) {
+  TAILOR_CHECK(!images.empty(), ErrorCode::invalid_argument, "ResNet50: no images", "pass at least one image");
+  const Preprocess& pre = m_->preprocess();
+  const size_t per = pre.output_size();
+  batch_.resize(per * images.size());
+  pool_->run(int(images.size()), [&](int i) { pre.run(images[size_t(i)], batch_.data() + per * size_t(i)); });
+  return forward(batch_.data(), int64_t(images.size()), pre.crop, pre.crop, keep_feature_map);
+}
+
+}  // namespace tailor
