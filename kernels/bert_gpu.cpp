@@ -184,26 +184,17 @@ class BertRunner final : public BertSession::Impl {
                                       what.last_hidden_state};
     graphs_.run(key, s, [&] { enqueue(B, Tlen, att, pool, normalize, need_pooled, what.logits, what.last_hidden_state); });
 
-    // Outputs: float32 device buffers -> pinned -> vectors.
-    float* h_out = pin_out_.as<float>();
-    size_t off = 0;
-    struct Copy {
-      std::vector<float>* dst;
-      const float* src;
-      size_t n, off;
-    };
-    std::vector<Copy> copies;
+    // Outputs: float32 device buffers straight into the vectors (pageable copies are staged by
+    // the driver; a pinned bounce buffer would only add a host memcpy).
     auto fetch = [&](std::vector<float>* dst, const float* src, int64_t n) {
-      TAILOR_CUDA_CHECK(cudaMemcpyAsync(h_out + off, src, size_t(n) * sizeof(float), cudaMemcpyDeviceToHost, s));
-      copies.push_back({dst, src, size_t(n), off});
-      off += size_t(n);
+      dst->resize(size_t(n));
+      TAILOR_CUDA_CHECK(cudaMemcpyAsync(dst->data(), src, size_t(n) * sizeof(float), cudaMemcpyDeviceToHost, s));
     };
     if (what.last_hidden_state) fetch(&out.last_hidden_state, f32(hidden_, f32_hidden_), R * H);
     if (what.pooled) fetch(&out.pooled, f32(pooled_, f32_pooled_), B * H);
     if (what.logits) fetch(&out.logits, f32(logits_, f32_logits_), B * c.num_labels);
     if (pool != Pooling::none) fetch(&out.sentence, sentence_.as<float>(), B * H);
     stream_->sync();
-    for (const Copy& cp : copies) cp.dst->assign(h_out + cp.off, h_out + cp.off + cp.n);
     return out;
   }
 
@@ -273,7 +264,6 @@ class BertRunner final : public BertSession::Impl {
     }
     if (grew) graphs_.clear();
     pin_in_.reserve(3 * R * sizeof(int32_t));
-    pin_out_.reserve((R * size_t(H) + size_t(2 * B * H + B * L)) * sizeof(float));
   }
 
   /// Y (M, N) = X (M, K; row stride lda) . W^T (+ bias) on the session's stream.
@@ -401,7 +391,7 @@ class BertRunner final : public BertSession::Impl {
   std::unique_ptr<BlasLt> blas_;
   DeviceBuffer d_in_, hidden_, qkv_, ctx_, tmp_, inter_, pooled_, logits_, sentence_;
   DeviceBuffer f32_hidden_, f32_pooled_, f32_logits_, heads_, scores_;
-  PinnedBuffer pin_in_, pin_out_;
+  PinnedBuffer pin_in_;
   GraphCache graphs_;  // last: destroyed first, before the buffers its graphs point into
 };
 

@@ -153,22 +153,23 @@ class ResNetRunner final : public ResNetSession::Impl {
     DeviceGuard g(m_->device);
     const cudaStream_t s = stream_->get();
     reserve(n, h, w);
-    const size_t in_bytes = size_t(n * 3 * h * w) * sizeof(float);
-    std::copy(x, x + n * 3 * h * w, pin_in_.as<float>());
-    TAILOR_CUDA_CHECK(cudaMemcpyAsync(d_in_.get(), pin_in_.as<float>(), in_bytes, cudaMemcpyHostToDevice, s));
+    // Straight from the caller's memory: the driver stages pageable copies itself.
+    TAILOR_CUDA_CHECK(
+        cudaMemcpyAsync(d_in_.get(), x, size_t(n * 3 * h * w) * sizeof(float), cudaMemcpyHostToDevice, s));
     graphs_.run({n, h, w, logits}, s, [&] { walk(false, n, h, w, logits); });
 
     const int64_t F = c.feature_dim();
-    float* h_out = pin_out_.as<float>();
     const float* pooled32 = std::is_same_v<T, float> ? pooled_.as<float>() : f32_pooled_.as<float>();
     const float* logits32 = std::is_same_v<T, float> ? logits_.as<float>() : f32_logits_.as<float>();
-    TAILOR_CUDA_CHECK(cudaMemcpyAsync(h_out, pooled32, size_t(n * F) * sizeof(float), cudaMemcpyDeviceToHost, s));
-    if (logits)
-      TAILOR_CUDA_CHECK(cudaMemcpyAsync(h_out + n * F, logits32, size_t(n * c.num_classes) * sizeof(float),
+    out.pooled.resize(size_t(n * F));
+    TAILOR_CUDA_CHECK(
+        cudaMemcpyAsync(out.pooled.data(), pooled32, out.pooled.size() * sizeof(float), cudaMemcpyDeviceToHost, s));
+    if (logits) {
+      out.logits.resize(size_t(n * c.num_classes));
+      TAILOR_CUDA_CHECK(cudaMemcpyAsync(out.logits.data(), logits32, out.logits.size() * sizeof(float),
                                         cudaMemcpyDeviceToHost, s));
+    }
     stream_->sync();
-    out.pooled.assign(h_out, h_out + n * F);
-    if (logits) out.logits.assign(h_out + n * F, h_out + n * F + n * c.num_classes);
     return out;
   }
 
@@ -283,15 +284,12 @@ class ResNetRunner final : public ResNetSession::Impl {
       need(f32_logits_, N * L * int64_t(sizeof(float)));
     }
     if (grew) graphs_.clear();
-    pin_in_.reserve(size_t(N * 3 * H * W) * sizeof(float));
-    pin_out_.reserve(size_t(N * (F + L)) * sizeof(float));
   }
 
   std::shared_ptr<const ResNetGpu<T>> m_;
   std::unique_ptr<Stream> stream_;
   std::unique_ptr<BlasLt> blas_;
   DeviceBuffer act_[4], cols_, d_in_, pooled_, logits_, f32_pooled_, f32_logits_;
-  PinnedBuffer pin_in_, pin_out_;
   int64_t max_act_ = 0, max_cols_ = 0;
   GraphCache graphs_;  // last: destroyed first, before the buffers its graphs point into
 };
