@@ -14,6 +14,9 @@ APT_PACKAGES=(
   libeigen3-dev libutf8proc-dev libstb-dev doctest-dev nlohmann-json3-dev libbenchmark-dev
   python3 python3-venv
   python3-skimage gnome-backgrounds
+  # tokenizer parity corpus (converters/tokenizer_parity.py): translated man pages + iso-codes catalogs
+  manpages-fr manpages-de manpages-ru manpages-ja manpages-zh manpages-pl manpages-es manpages-el
+  manpages-vi manpages-tr iso-codes
 )
 
 missing=()

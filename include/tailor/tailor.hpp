@@ -17,13 +17,23 @@
 #include "tailor/io/bundle.hpp"
 #include "tailor/io/config.hpp"
 #include "tailor/io/file.hpp"
+#include "tailor/io/npy.hpp"
 #include "tailor/io/safetensors.hpp"
 
+#include "tailor/image/image.hpp"
+#include "tailor/image/preprocess.hpp"
+#include "tailor/image/resample.hpp"
+
 #include "tailor/nn/activation.hpp"
+#include "tailor/nn/conv2d.hpp"
 #include "tailor/nn/gemm.hpp"
+#include "tailor/nn/pooling.hpp"
+
+#include "tailor/text/tokenizer.hpp"
 
 #include "tailor/models/bert_config.hpp"
 #include "tailor/models/registry.hpp"
+#include "tailor/models/resnet50.hpp"
 #include "tailor/models/resnet50_config.hpp"
 
 // The GPU API: no CUDA type in it; without the tailor::cuda library it compiles to stubs that
