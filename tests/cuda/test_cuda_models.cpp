@@ -5,8 +5,8 @@
 //   BERT      tailor::Bert (models/bert.hpp, itself checked against HF transformers):
 //             last_hidden_state (valid rows), pooler, classifier, cls / mean / normalised
 //             sentence features; fused and unfused attention; graph replay; varied lengths
-//   ResNet    a CPU ResNet written from torchvision's resnet.py over nn::gemm (im2col +
-//             GEMM, NHWC) until models/resnet50.hpp lands: pooled features and logits
+//   ResNet    tailor::ResNet50 (models/resnet50.hpp, checked against torchvision): pooled
+//             features and logits, ResNet-50 at 224 and a 1-block-per-stage net at 64 x 80
 //   head      tailor::FusionHead (models/fusion_head.hpp) for every fusion
 // Skipped without a usable GPU.
 #include <doctest/doctest.h>
@@ -17,11 +17,11 @@
 #include <thread>
 #include <vector>
 
-#include "cpu_reference.hpp"
 #include "cuda_test_util.hpp"
 #include "st_builder.hpp"
 #include "tailor/models/bert.hpp"
 #include "tailor/models/fusion_head.hpp"
+#include "tailor/models/resnet50.hpp"
 
 using namespace tailor;
 using namespace tailor::test;
@@ -257,73 +257,9 @@ std::string resnet_bundle(std::mt19937& rng, const json& cfg_json) {
   return st_file(ts, meta);
 }
 
-/// torchvision's ResNet._forward_impl in NHWC over im2col + nn::gemm: the CPU reference until
-/// models/resnet50.hpp is committed.
-struct CpuResNet {
-  const Bundle& b;
-  ResNetConfig cfg;
-  std::vector<float> conv(const std::vector<float>& x, int64_t N, int64_t& H, int64_t& W, int64_t C,
-                          const std::string& name, int64_t O, int64_t k, int64_t stride, int64_t pad, bool relu,
-                          const std::vector<float>* residual) const {
-    const std::vector<float> w = b.load_f32(name + ".weight", {O, C, k, k});
-    const std::vector<float> bias = b.load_f32(name + ".bias", {O});
-    std::vector<float> wp(size_t(O * k * k * C));  // (O, ky, kx, C)
-    for (int64_t o = 0; o < O; ++o)
-      for (int64_t c = 0; c < C; ++c)
-        for (int64_t ky = 0; ky < k; ++ky)
-          for (int64_t kx = 0; kx < k; ++kx)
-            wp[size_t(((o * k + ky) * k + kx) * C + c)] = w[size_t(((o * C + c) * k + ky) * k + kx)];
-    const auto cols = ref::im2col_nhwc(x, N, H, W, C, k, k, stride, pad, k * k * C);
-    H = (H + 2 * pad - k) / stride + 1;
-    W = (W + 2 * pad - k) / stride + 1;
-    std::vector<float> y(size_t(N * H * W * O));
-    ref::linear(cols.data(), N * H * W, k * k * C, wp, bias.data(), residual ? residual->data() : nullptr, y.data(), O,
-                relu ? nn::Activation::relu : nn::Activation::none);
-    return y;
-  }
-  void forward(const std::vector<float>& nchw, int64_t N, int64_t H, int64_t W, std::vector<float>* pooled,
-               std::vector<float>* logits) const {
-    std::vector<float> x(nchw.size());
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t c = 0; c < 3; ++c)
-        for (int64_t i = 0; i < H * W; ++i) x[size_t((n * H * W + i) * 3 + c)] = nchw[size_t((n * 3 + c) * H * W + i)];
-    x = conv(x, N, H, W, 3, "conv1", 64, 7, 2, 3, true, nullptr);
-    x = ref::maxpool_nhwc(x, N, H, W, 64, 3, 2, 1);
-    H = (H + 2 - 3) / 2 + 1;
-    W = (W + 2 - 3) / 2 + 1;
-    int64_t C = 64;
-    for (int st = 0; st < 4; ++st) {
-      const int64_t planes = ResNetConfig::kPlanes[size_t(st)], out = planes * 4;
-      for (int64_t i = 0; i < cfg.layers[size_t(st)]; ++i) {
-        const std::string p = "layer" + std::to_string(st + 1) + "." + std::to_string(i) + ".";
-        const int64_t stride = (i == 0 && st > 0) ? 2 : 1;
-        int64_t h = H, w = W;
-        auto t = conv(x, N, h, w, C, p + "conv1", planes, 1, 1, 0, true, nullptr);
-        t = conv(t, N, h, w, planes, p + "conv2", planes, 3, stride, 1, true, nullptr);
-        std::vector<float> identity = x;
-        if (i == 0) {
-          int64_t hd = H, wd = W;
-          identity = conv(x, N, hd, wd, C, p + "downsample.0", out, 1, stride, 0, false, nullptr);
-        }
-        x = conv(t, N, h, w, planes, p + "conv3", out, 1, 1, 0, true, &identity);
-        H = h;
-        W = w;
-        C = out;
-      }
-    }
-    *pooled = ref::avgpool_global_nhwc(x, N, H * W, C);
-    if (cfg.num_classes > 0) {
-      const auto fw = b.load_f32("fc.weight", {cfg.num_classes, C});
-      const auto fb = b.load_f32("fc.bias", {cfg.num_classes});
-      logits->resize(size_t(N * cfg.num_classes));
-      ref::linear(pooled->data(), N, C, fw, fb.data(), nullptr, logits->data(), cfg.num_classes);
-    }
-  }
-};
-
 }  // namespace
 
-TEST_CASE("GPU ResNet matches a CPU ResNet in every precision" * gpu_required()) {
+TEST_CASE("GPU ResNet matches the CPU ResNet50 in every precision" * gpu_required()) {
   const uint32_t seed = fresh_seed();
   CAPTURE(seed);
   std::mt19937 rng(seed);
@@ -332,10 +268,11 @@ TEST_CASE("GPU ResNet matches a CPU ResNet in every precision" * gpu_required())
                         Case{json{{"layers", {3, 4, 6, 3}}, {"num_classes", 1000}}, 2, 224, 224}}) {
     const std::string bytes = resnet_bundle(rng, c.cfg);
     const Bundle bundle = Bundle::from_memory(bytes.data(), bytes.size(), "resnet");
-    const CpuResNet cpu{bundle, ResNetConfig::from_json(c.cfg, "test")};
+    const tailor::ResNet50 cpu(bundle);
     const std::vector<float> x = random_vector(rng, size_t(c.N * 3 * c.H * c.W), -2.f, 2.f);
-    std::vector<float> pooled, logits;
-    cpu.forward(x, c.N, c.H, c.W, &pooled, &logits);
+    const tailor::ResNetOutput want = cpu.session().forward(x.data(), c.N, c.H, c.W);
+    const std::vector<float>& pooled = want.pooled;
+    const std::vector<float>& logits = want.logits;
     for (Precision p : kPrecisions) {
       CAPTURE(precision_label(p));
       CAPTURE(c.H);
