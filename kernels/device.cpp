@@ -80,7 +80,7 @@ DeviceInfo require_device(int device) {
     ::tailor::detail::fail(ErrorCode::device, why,
                            arch ? "rebuild with -DCMAKE_CUDA_ARCHITECTURES=<this GPU's compute capability without "
                                   "the dot>, or use --device cpu"
-                                : "use --device cpu (the CPU path needs no GPU)");
+                                : "use --device cpu, which needs no GPU");
   }
   DeviceInfo d;
   d.index = device;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cli.hpp"
+#include "cli_device.hpp"
 #include "tailor/image/image.hpp"
 #include "tailor/io/bundle.hpp"
 #include "tailor/models/resnet50.hpp"
@@ -42,13 +43,14 @@ int run_classify(int argc, char** argv) {
   const bool as_json = args.flag("--json", "print one JSON line per image");
   const long long threads = args.integer("--threads", "threads (0: all cores, or $TAILOR_NUM_THREADS)", 0, 0, 1024);
   const long long batch = args.integer("--batch-size", "images run together", 8, 1, 1024);
+  tailor::Options opt;
+  tailor::cli::device_options(args, opt);
   const auto images = args.finish(1);
   if (!weights) throw tailor::cli::UsageError("--weights B is required");
 
-  tailor::Options opt;
   opt.threads = int(threads);
   const tailor::Bundle bundle = tailor::Bundle::open(*weights);
-  const tailor::ResNet50 model(bundle, opt);
+  tailor::cli::ImageTower model(bundle, opt);  // CPU or GPU (--device)
   const int64_t nc = model.num_classes();
   if (nc == 0)
     throw tailor::Error(tailor::ErrorCode::invalid_argument, *weights + ": the model has no fc layer (features only)",
@@ -72,7 +74,7 @@ int run_classify(int argc, char** argv) {
   if (model.untrained())
     std::fprintf(stderr, "tailor: warning: %s: the image tower is untrained (random weights): the classes are noise\n",
                  weights->c_str());
-  tailor::ResNetSession session = model.session();
+  tailor::cli::ImageTower& session = model;
   const int64_t k = std::min<int64_t>(top, nc);
 
   for (size_t b0 = 0; b0 < images.size(); b0 += size_t(batch)) {

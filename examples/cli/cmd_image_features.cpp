@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "cli.hpp"
+#include "cli_device.hpp"
 #include "tailor/image/image.hpp"
 #include "tailor/io/bundle.hpp"
 #include "tailor/io/npy.hpp"
@@ -27,6 +28,8 @@ int run_image_features(int argc, char** argv) {
   const auto tensor = args.option("--tensor", "x.npy", "run this [N, 3, H, W] float32 tensor instead of images");
   const long long threads = args.integer("--threads", "threads (0: all cores, or $TAILOR_NUM_THREADS)", 0, 0, 1024);
   const long long batch = args.integer("--batch-size", "images run together", 8, 1, 1024);
+  tailor::Options opt;
+  tailor::cli::device_options(args, opt);
   const auto images = args.finish(0);
   if (!weights) throw tailor::cli::UsageError("--weights B is required");
   if (output != "pooled" && output != "logits")
@@ -34,16 +37,15 @@ int run_image_features(int argc, char** argv) {
   if (tensor && !images.empty()) throw tailor::cli::UsageError("give images or --tensor, not both");
   if (!tensor && images.empty()) throw tailor::cli::UsageError("no images (or --tensor x.npy) given");
 
-  tailor::Options opt;
   opt.threads = int(threads);
   const tailor::Bundle bundle = tailor::Bundle::open(*weights);
-  const tailor::ResNet50 model(bundle, opt);
+  tailor::cli::ImageTower model(bundle, opt);  // CPU or GPU (--device)
   if (output == "logits" && model.num_classes() == 0)
     throw tailor::Error(tailor::ErrorCode::invalid_argument, *weights + ": the model has no fc layer (features only)",
                         "use --output pooled");
   if (model.untrained())
     std::fprintf(stderr, "tailor: warning: %s: the image tower is untrained (random weights)\n", weights->c_str());
-  tailor::ResNetSession session = model.session();
+  tailor::cli::ImageTower& session = model;
 
   auto print = [&](const std::string& name, const tailor::ResNetOutput& r, int64_t i) {
     const bool logits = output == "logits";

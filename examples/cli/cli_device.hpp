@@ -1,0 +1,111 @@
+// examples/cli/cli_device.hpp: `--device cpu|cuda` and `--precision` for the CLI commands,
+// and the towers behind one interface whichever device runs them.
+//
+// The CPU models (models/resnet50.hpp, models/bert.hpp) and the GPU ones (tailor/cuda.hpp)
+// load the same bundles; a command declares the options with device_options(args) where it
+// reads its others, then builds an ImageTower / TextTower instead of the model directly.
+// `--device cuda` on a machine without a usable GPU (or a build without the CUDA backend)
+// fails with the tailor::Error(ErrorCode::device) cuda::require_device gives: what is
+// missing and the hint to use --device cpu. The CPU path is unchanged.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli.hpp"
+#include "tailor/core/options.hpp"
+#include "tailor/cuda.hpp"
+#include "tailor/image/image.hpp"
+#include "tailor/image/preprocess.hpp"
+#include "tailor/io/bundle.hpp"
+#include "tailor/models/resnet50.hpp"
+
+namespace tailor::cli {
+
+/// Declares and reads --device and --precision into `opt` (device, precision, cuda_device).
+inline void device_options(Args& args, Options& opt) {
+  const std::string dev = args.option("--device", "D", "cpu | cuda (cuda[:N] for GPU N)", "cpu");
+  const std::string prec =
+      args.option("--precision", "P", "GPU precision: fp32 | tf32 | fp16 | bf16 (the CPU always computes fp32)", "fp32");
+  if (dev == "cpu") {
+    opt.device = Device::cpu;
+  } else if (dev == "cuda" || dev.rfind("cuda:", 0) == 0) {
+    opt.device = Device::cuda;
+    opt.cuda_device = 0;
+    if (dev != "cuda") {
+      const std::string n = dev.substr(5);
+      if (n.empty() || n.size() > 3 || n.find_first_not_of("0123456789") != std::string::npos)
+        throw UsageError("--device must be cpu, cuda or cuda:N, not '" + dev + "'");
+      opt.cuda_device = std::stoi(n);
+    }
+  } else {
+    throw UsageError("--device must be cpu, cuda or cuda:N, not '" + dev + "'");
+  }
+  if (prec == "fp32") opt.precision = Precision::fp32;
+  else if (prec == "tf32") opt.precision = Precision::tf32;
+  else if (prec == "fp16") opt.precision = Precision::fp16;
+  else if (prec == "bf16") opt.precision = Precision::bf16;
+  else throw UsageError("--precision must be fp32, tf32, fp16 or bf16, not '" + prec + "'");
+  if (opt.device == Device::cpu && opt.precision != Precision::fp32)
+    throw UsageError("--precision " + prec + " needs --device cuda (the CPU computes in fp32)");
+  // No GPU check here (--help must still work): the GPU models' constructors call
+  // cuda::require_device, whose tailor::Error names what is missing.
+}
+
+/// The ResNet image tower on opt.device: the bundle's preprocessing, then the CPU or GPU model.
+class ImageTower {
+ public:
+  ImageTower(const Bundle& b, const Options& opt)
+      : pre_(Preprocess::from_json(b.preprocess(), b.path() + ": tailor.preprocess")), limits_(opt.limits) {
+    if (opt.device == Device::cuda) {
+      gpu_ = std::make_unique<cuda::ResNet50>(b, opt);
+      gpu_session_.emplace(gpu_->session());
+      num_classes_ = gpu_->config().num_classes;
+    } else {
+      cpu_ = std::make_unique<ResNet50>(b, opt);
+      cpu_session_.emplace(cpu_->session());
+      num_classes_ = cpu_->num_classes();
+    }
+    for (const auto& u : b.untrained())
+      if (u == "image" || u == "resnet50") untrained_ = true;
+  }
+  int64_t num_classes() const noexcept { return num_classes_; }
+  bool untrained() const noexcept { return untrained_; }
+
+  /// x: (N, 3, H, W) normalized float32.
+  ResNetOutput forward(const float* x, int64_t n, int64_t h, int64_t w) {
+    if (cpu_session_) return cpu_session_->forward(x, n, h, w);
+    const cuda::ResNetOutput g = gpu_session_->forward(x, n, h, w);
+    ResNetOutput r;
+    r.n = g.batch;
+    r.feature_dim = g.features;
+    r.num_classes = g.num_classes;
+    r.pooled = g.pooled;
+    r.logits = g.logits;
+    return r;
+  }
+  /// Decoded images through the bundle's torchvision transform, as one batch.
+  ResNetOutput forward(const std::vector<Image>& images) {
+    if (cpu_session_) return cpu_session_->forward(images);
+    TAILOR_CHECK(!images.empty(), ErrorCode::invalid_argument, "ResNet50: no images", "pass at least one image");
+    const size_t per = pre_.output_size();
+    batch_.resize(per * images.size());
+    for (size_t i = 0; i < images.size(); ++i) pre_.run(images[i], batch_.data() + i * per);
+    return forward(batch_.data(), int64_t(images.size()), pre_.crop, pre_.crop);
+  }
+
+ private:
+  Preprocess pre_;
+  Limits limits_;
+  bool untrained_ = false;
+  int64_t num_classes_ = 0;
+  std::unique_ptr<ResNet50> cpu_;
+  std::optional<ResNetSession> cpu_session_;
+  std::unique_ptr<cuda::ResNet50> gpu_;
+  std::optional<cuda::ResNetSession> gpu_session_;
+  std::vector<float> batch_;
+};
+
+}  // namespace tailor::cli
