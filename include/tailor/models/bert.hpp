@@ -484,9 +484,15 @@ class BertSession {
     return out;
   }
 
-  /// Most rows (tokens) one pass processes; longer batches run in several passes, which
-  /// bounds the scratch memory (about rows x (6 H + I) floats) whatever the batch size.
+  /// Most rows (tokens) one pass processes by default; longer batches run in several passes
+  /// (whole sequences each), which bounds the scratch memory (about rows x (6 H + I) floats)
+  /// whatever the batch size. Results do not depend on it.
   static constexpr int64_t kMaxRowsPerPass = 4096;
+  /// Sets the rows per pass (>= 1; a sequence longer than that still runs whole).
+  void set_max_rows_per_pass(int64_t rows) {
+    TAILOR_CHECK(rows >= 1, ErrorCode::invalid_argument, "max rows per pass must be >= 1", "");
+    max_rows_ = rows;
+  }
 
  private:
   using ChunkFn = std::function<void(size_t first, size_t count, const float* x, int64_t ldx, const uint8_t* keep,
@@ -553,7 +559,7 @@ class BertSession {
     while (first < batch.size()) {
       size_t count = 0;
       int64_t rows = 0;
-      while (first + count < batch.size() && (count == 0 || rows + lens[first + count] <= kMaxRowsPerPass))
+      while (first + count < batch.size() && (count == 0 || rows + lens[first + count] <= max_rows_))
         rows += lens[first + count++];
       run_pass(batch, lens, first, count, rows, fn);
       first += count;
@@ -617,6 +623,7 @@ class BertSession {
   const Bert* model_;
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<Arena> arena_;
+  int64_t max_rows_ = kMaxRowsPerPass;
 };
 
 inline BertSession Bert::session() const { return BertSession(*this); }
