@@ -75,7 +75,7 @@ class FusionHead {
       const auto bt = b.load_f32(prefix + "fc_text.bias", {cfg.n_out});
       const auto lw = b.load_f32(prefix + "late_weight", {2});
       // w0 (Wi img + bi) + w1 (Wt txt + bt) = (w0 Wi) img + (w1 Wt) txt + (w0 bi + w1 bt)
-      std::vector<float> w1(size_t(cfg.n_out * d));
+      std::vector<float> w1(static_cast<size_t>(cfg.n_out * d));
       bias1_.resize(size_t(cfg.n_out));
       for (int64_t o = 0; o < cfg.n_out; ++o) {
         for (int64_t k = 0; k < d_img; ++k) w1[size_t(o * d + k)] = lw[0] * wi[size_t(o * d_img + k)];
@@ -112,7 +112,7 @@ class FusionHead {
   /// (txt: (B, d_txt) row-major). Uses `pool` for the text GEMM.
   void forward_one_image(const float* img_part, const float* txt, int64_t B, float* logits, ThreadPool& pool) const {
     const int64_t F = first_width();
-    std::vector<float> h(size_t(B * F));
+    std::vector<float> h(static_cast<size_t>(B * F));
     nn::Epilogue ep;
     nn::gemm(txt, B, d_txt_, w1_txt_packed_, h.data(), F, ep, pool);
     for (int64_t i = 0; i < B; ++i)
@@ -122,7 +122,7 @@ class FusionHead {
   /// logits (B, n_out) for B (image, text) pairs: img (B, d_img), txt (B, d_txt).
   void forward(const float* img, const float* txt, int64_t B, float* logits, ThreadPool& pool) const {
     const int64_t F = first_width();
-    std::vector<float> h(size_t(B * F)), hi(size_t(B * F));
+    std::vector<float> h(static_cast<size_t>(B * F)), hi(size_t(B * F));
     nn::Epilogue none;
     nn::gemm(txt, B, d_txt_, w1_txt_packed_, h.data(), F, none, pool);
     nn::gemm(img, B, d_img_, w1_img_packed_, hi.data(), F, none, pool);

@@ -1,0 +1,530 @@
+// tailor/models/tryon.hpp: the whole try-on model: image -> ResNet50, text -> BERT, fusion
+// head -> score; ranking and explanations on top.
+//
+// Mirrors converters/reference_model.py (ImageTextModel): image_features() is the ResNet's
+// pooled features or fc logits, text_features() BERT's pooler / [CLS] / masked mean / classifier
+// logits, fuse() the head (models/fusion_head.hpp). A "tryon" bundle holds the three parts
+// under "image.", "text." and "head." with tailor.config = {"image", "text", "head"}.
+//
+// Caching: the head's first layer is split into an image part and a text part, so
+//   - rank(image, texts) runs the image tower once and the texts as batches;
+//   - rank_images(text, images) runs the text tower once;
+//   - encode_image()/encode_texts() hand the cached features to a caller that scores many
+//     combinations itself (score_features()).
+// TryOn is immutable and shared by threads; each thread scores through its own TryOnSession.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <memory>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "tailor/core/error.hpp"
+#include "tailor/core/options.hpp"
+#include "tailor/image/heatmap.hpp"
+#include "tailor/image/image.hpp"
+#include "tailor/image/preprocess.hpp"
+#include "tailor/io/bundle.hpp"
+#include "tailor/models/bert.hpp"
+#include "tailor/models/fusion_head.hpp"
+#include "tailor/models/registry.hpp"
+#include "tailor/models/resnet50.hpp"
+#include "tailor/text/tokenizer.hpp"
+
+namespace tailor {
+
+/// Milliseconds per stage of the last call on a session.
+struct TryOnTimings {
+  double decode = 0, preprocess = 0, image_tower = 0, tokenize = 0, text_tower = 0, head = 0;
+};
+
+/// One (image, text) score.
+struct Score {
+  std::vector<float> logits;         ///< (n_out)
+  std::vector<float> probabilities;  ///< (n_out): sigmoid for one output, softmax otherwise
+  float logit() const { return logits.at(0); }
+  float probability() const { return probabilities.at(0); }
+};
+
+/// One entry of a ranking, best first.
+struct RankedItem {
+  size_t index = 0;  ///< position in the caller's list
+  float logit = 0, probability = 0;  ///< of the first output
+  Score score;                       ///< every output
+};
+
+/// An image through the image tower, ready to be scored against any number of texts.
+struct ImageEncoding {
+  std::vector<float> feature;      ///< (d_img): pooled (2048) or fc logits
+  std::vector<float> head_part;    ///< (first_width): the head's image part, computed once
+  std::vector<float> feature_map;  ///< (gh, gw, 2048) NHWC, when kept for explanations
+  int64_t grid_h = 0, grid_w = 0;
+  CropBox crop;                    ///< the centre crop the tower saw, in photo pixels
+};
+
+/// A text through the tokenizer and the text tower.
+struct TextEncoding {
+  Encoding tokens;                 ///< ids, type ids, mask, offsets
+  std::vector<float> feature;      ///< (d_txt)
+  std::vector<float> hidden;       ///< (T, H) last hidden states, when kept for explanations
+};
+
+/// What --explain reports.
+struct Explanation {
+  int64_t output = 0;              ///< the explained output (the highest logit)
+  float logit = 0;
+  /// "cam": exact class-activation map (the head is linear in the image feature); each cell
+  /// is its share of the image part of the logit, and the cells sum to it.
+  /// "occlusion": logit drop when the cell's patch of the input is set to the mean colour.
+  std::string image_method;
+  int64_t grid_h = 0, grid_w = 0;
+  std::vector<float> map;          ///< (grid_h, grid_w)
+  float image_part = 0;            ///< cam: w_img . feature (+ the bias share of "logits" features)
+  CropBox crop;
+  /// "exact": per-token share of the text part of the logit (mean pooling, linear head);
+  /// "occlusion": logit drop when the token is left out of the text.
+  std::string token_method;
+  std::vector<std::string> tokens;
+  std::vector<std::pair<int32_t, int32_t>> offsets;
+  std::vector<float> token_contributions;
+  float text_part = 0;             ///< exact: w_txt . feature
+};
+
+class TryOnSession;
+
+class TryOn {
+ public:
+  /// Loads a "tryon" bundle: validated, then the towers, the tokenizer and the head.
+  explicit TryOn(const Bundle& b, const Options& opt = {}) : opt_(opt) {
+    if (b.arch() != "tryon")
+      detail::fail(ErrorCode::unsupported, b.path() + " is a '" + b.arch() + "' bundle, not a tryon one",
+                   "convert an ImageTextModel checkpoint with converters/convert.py tryon");
+    validate_bundle(b);
+    const json& c = b.config();
+    image_ = std::make_unique<ResNet50>(b, c.at("image"), "image.", opt);
+    text_ = std::make_unique<Bert>(b, c.at("text"), "text.", opt);
+    tokenizer_ = std::make_unique<BertTokenizer>(BertTokenizer::from_vocab(
+        b.vocab(), BertConfig::from_json(c.at("text"), b.path() + ": tailor.config.text").tokenizer, opt.limits,
+        b.path() + ": tailor.vocab"));
+    head_cfg_ = FusionHeadConfig::from_json(c.at("head"), b.path() + ": tailor.config.head");
+    const auto dims = detail::tryon_feature_dims(image_->config(), text_->config(), head_cfg_, b.path());
+    head_ = FusionHead(b, head_cfg_, dims.first, dims.second, "head.");
+    if (head_cfg_.image_feature == "logits" && head_cfg_.is_linear()) {  // for exact CAMs through fc
+      const int64_t K = image_->num_classes(), C = image_->feature_dim();
+      fc_w_ = b.load_f32("image.fc.weight", {K, C});
+      fc_b_ = b.load_f32("image.fc.bias", {K});
+    }
+    untrained_ = b.untrained();
+  }
+
+  TryOnSession session() const;
+
+  const ResNet50& image_tower() const noexcept { return *image_; }
+  const Bert& text_tower() const noexcept { return *text_; }
+  const BertTokenizer& tokenizer() const noexcept { return *tokenizer_; }
+  const FusionHead& head() const noexcept { return head_; }
+  const FusionHeadConfig& head_config() const noexcept { return head_cfg_; }
+  const Preprocess& preprocess() const noexcept { return image_->preprocess(); }
+  /// Parts with random weights ("image", "text", "head"): say so next to every score.
+  const std::vector<std::string>& untrained() const noexcept { return untrained_; }
+  const Options& options() const noexcept { return opt_; }
+  /// The image tower's fc (num_classes, 2048) and bias, kept when the head reads its logits.
+  const std::vector<float>& image_fc_weight() const noexcept { return fc_w_; }
+  const std::vector<float>& image_fc_bias() const noexcept { return fc_b_; }
+
+ private:
+  Options opt_;
+  std::vector<float> fc_w_, fc_b_;
+  std::unique_ptr<ResNet50> image_;
+  std::unique_ptr<Bert> text_;
+  std::unique_ptr<BertTokenizer> tokenizer_;
+  FusionHeadConfig head_cfg_;
+  FusionHead head_;
+  std::vector<std::string> untrained_;
+};
+
+/// One thread's handle on a TryOn: the towers' sessions, scratch, and the last timings.
+class TryOnSession {
+ public:
+  explicit TryOnSession(const TryOn& m) : m_(&m), img_(m.image_tower().session()), txt_(m.text_tower().session()) {}
+
+  const TryOn& model() const noexcept { return *m_; }
+  /// Per-stage milliseconds of the last score / rank / explain call.
+  const TryOnTimings& timings() const noexcept { return t_; }
+  /// Texts per text-tower batch (rank).
+  void set_text_batch_size(size_t n) { text_batch_ = std::max<size_t>(1, n); }
+
+  /// Decodes an image file with the model's limits (timed as "decode").
+  Image load_image(const std::string& path) {
+    const auto t0 = now();
+    Image img = Image::load(path, m_->options().limits);
+    t_.decode = ms_since(t0);
+    return img;
+  }
+
+  /// Image -> preprocess -> image tower -> feature and the head's image part.
+  ImageEncoding encode_image(const Image& img, bool keep_feature_map = false) {
+    auto r = encode_images({img}, keep_feature_map);
+    return std::move(r[0]);
+  }
+  std::vector<ImageEncoding> encode_images(const std::vector<Image>& imgs, bool keep_feature_map = false) {
+    TAILOR_CHECK(!imgs.empty(), ErrorCode::invalid_argument, "no images to encode", "pass at least one image");
+    const Preprocess& pre = m_->preprocess();
+    auto t0 = now();
+    std::vector<float> x(imgs.size() * pre.output_size());
+    for (size_t i = 0; i < imgs.size(); ++i) pre.run(imgs[i], x.data() + i * pre.output_size());
+    t_.preprocess = ms_since(t0);
+    t0 = now();
+    const ResNetOutput out = img_.forward(x.data(), int64_t(imgs.size()), pre.crop, pre.crop, keep_feature_map);
+    t_.image_tower = ms_since(t0);
+    t0 = now();
+    std::vector<ImageEncoding> encs(imgs.size());
+    const FusionHead& h = m_->head();
+    const bool logits = m_->head_config().image_feature == "logits";
+    for (size_t i = 0; i < imgs.size(); ++i) {
+      ImageEncoding& e = encs[i];
+      const float* f = logits ? out.logits.data() + i * size_t(out.num_classes) : out.pooled.data() + i * size_t(out.feature_dim);
+      e.feature.assign(f, f + h.image_dim());
+      e.head_part.resize(size_t(h.first_width()));
+      h.image_part(e.feature.data(), e.head_part.data());
+      e.crop = crop_box(imgs[i]);
+      if (keep_feature_map) {
+        e.grid_h = out.feature_h;
+        e.grid_w = out.feature_w;
+        const size_t cell = size_t(out.feature_h * out.feature_w * out.feature_dim);
+        e.feature_map.assign(out.feature_map.begin() + long(i * cell), out.feature_map.begin() + long((i + 1) * cell));
+      }
+    }
+    t_.head = ms_since(t0);
+    return encs;
+  }
+
+  /// Texts -> tokenizer -> text tower (batched) -> features.
+  std::vector<TextEncoding> encode_texts(const std::vector<std::string>& texts, bool keep_hidden = false) {
+    TAILOR_CHECK(!texts.empty(), ErrorCode::invalid_argument, "no texts to encode", "pass at least one text");
+    auto t0 = now();
+    std::vector<TextEncoding> encs(texts.size());
+    for (size_t i = 0; i < texts.size(); ++i) encs[i].tokens = m_->tokenizer().encode(texts[i]);
+    t_.tokenize = ms_since(t0);
+    t0 = now();
+    for (size_t b0 = 0; b0 < texts.size(); b0 += text_batch_) {
+      const size_t b1 = std::min(texts.size(), b0 + text_batch_);
+      std::vector<BertSequence> seqs;
+      for (size_t i = b0; i < b1; ++i) seqs.push_back(sequence(encs[i].tokens));
+      text_features(seqs, encs.data() + b0, keep_hidden);
+    }
+    t_.text_tower = ms_since(t0);
+    return encs;
+  }
+
+  /// Scores cached encodings: logits of image i against every text, (texts.size(), n_out).
+  std::vector<float> score_features(const ImageEncoding& img, const std::vector<TextEncoding>& texts) {
+    const FusionHead& h = m_->head();
+    std::vector<float> txt(texts.size() * size_t(h.text_dim()));
+    for (size_t i = 0; i < texts.size(); ++i) std::copy(texts[i].feature.begin(), texts[i].feature.end(), txt.begin() + long(i * size_t(h.text_dim())));
+    std::vector<float> logits(texts.size() * size_t(h.n_out()));
+    h.forward_one_image(img.head_part.data(), txt.data(), int64_t(texts.size()), logits.data(), txt_.pool());
+    return logits;
+  }
+
+  /// The score of one (image, text) pair.
+  Score score(const Image& img, const std::string& text) {
+    TryOnTimings keep;
+    const ImageEncoding ie = encode_image(img);
+    keep = t_;
+    const auto te = encode_texts({text});
+    keep.tokenize = t_.tokenize;
+    keep.text_tower = t_.text_tower;
+    const auto t0 = now();
+    Score s = make_score(score_features(ie, te).data());
+    keep.head += ms_since(t0);
+    keep.decode = t_.decode;
+    t_ = keep;
+    return s;
+  }
+
+  /// The best `top_k` of `texts` for one image (all of them when top_k is 0), best first by
+  /// the first output's logit. The image tower runs once.
+  std::vector<RankedItem> rank(const Image& img, const std::vector<std::string>& texts, size_t top_k = 0) {
+    const ImageEncoding ie = encode_image(img);
+    TryOnTimings keep = t_;
+    const auto te = encode_texts(texts);
+    keep.tokenize = t_.tokenize;
+    keep.text_tower = t_.text_tower;
+    const auto t0 = now();
+    const auto logits = score_features(ie, te);
+    auto r = ranked(logits, texts.size(), top_k);
+    keep.head += ms_since(t0);
+    t_ = keep;
+    return r;
+  }
+
+  /// The best `top_k` of `images` for one text. The text tower runs once; images are run in
+  /// batches of `batch` through the image tower.
+  std::vector<RankedItem> rank_images(const std::vector<Image>& images, const std::string& text, size_t top_k = 0,
+                                      size_t batch = 8) {
+    TAILOR_CHECK(!images.empty(), ErrorCode::invalid_argument, "no images to rank", "");
+    const auto te = encode_texts({text});
+    TryOnTimings keep = t_;
+    keep.preprocess = keep.image_tower = keep.head = 0;
+    const FusionHead& h = m_->head();
+    std::vector<float> logits(images.size() * size_t(h.n_out()));
+    for (size_t b0 = 0; b0 < images.size(); b0 += std::max<size_t>(1, batch)) {
+      const size_t b1 = std::min(images.size(), b0 + std::max<size_t>(1, batch));
+      const auto ies = encode_images(std::vector<Image>(images.begin() + long(b0), images.begin() + long(b1)));
+      keep.preprocess += t_.preprocess;
+      keep.image_tower += t_.image_tower;
+      const auto t0 = now();
+      for (size_t i = b0; i < b1; ++i) {
+        const auto l = score_features(ies[i - b0], te);
+        std::copy(l.begin(), l.end(), logits.begin() + long(i * size_t(h.n_out())));
+      }
+      keep.head += t_.head + ms_since(t0);
+    }
+    t_ = keep;
+    return ranked(logits, images.size(), top_k);
+  }
+
+  /// Why the pair scores what it does: a map over the image and a contribution per token.
+  Explanation explain(const Image& img, const std::string& text) {
+    const FusionHead& h = m_->head();
+    const FusionHeadConfig& hc = m_->head_config();
+    const ImageEncoding ie = encode_image(img, /*keep_feature_map=*/true);
+    const auto te = encode_texts({text}, /*keep_hidden=*/true);
+    const auto logits = score_features(ie, te);
+    Explanation ex;
+    ex.output = int64_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    ex.logit = logits[size_t(ex.output)];
+    ex.crop = ie.crop;
+    ex.grid_h = ie.grid_h;
+    ex.grid_w = ie.grid_w;
+    if (hc.is_linear())
+      cam(ie, ex);
+    else
+      occlude_image(img, te[0], ex);
+    explain_tokens(te[0], ie.head_part, ex);
+    (void)h;
+    return ex;
+  }
+
+ private:
+  using clock = std::chrono::steady_clock;
+  static clock::time_point now() { return clock::now(); }
+  static double ms_since(clock::time_point t0) {
+    return std::chrono::duration<double, std::milli>(clock::now() - t0).count();
+  }
+
+  static BertSequence sequence(const Encoding& e) {
+    BertSequence s;
+    s.ids = e.ids.data();
+    s.type_ids = e.type_ids.data();
+    s.attention_mask = e.attention_mask.data();
+    s.length = int64_t(e.ids.size());
+    return s;
+  }
+
+  /// Fills encs[i].feature (and .hidden) for a batch of sequences.
+  void text_features(const std::vector<BertSequence>& seqs, TextEncoding* encs, bool keep_hidden) {
+    const std::string& f = m_->head_config().text_feature;
+    const BertOutput out = txt_.forward(seqs);
+    for (size_t i = 0; i < seqs.size(); ++i) {
+      if (f == "logits") {
+        const float* l = out.logits.data() + i * size_t(out.num_labels);
+        encs[i].feature.assign(l, l + out.num_labels);
+      } else {
+        encs[i].feature = out.sentence_embedding(i, pooling_from_name(f), /*normalize=*/false);
+      }
+      if (keep_hidden) encs[i].hidden.assign(out.hidden(i), out.hidden(i) + out.length(i) * out.hidden_size);
+    }
+  }
+
+  Score make_score(const float* logits) const {
+    Score s;
+    const int64_t n = m_->head().n_out();
+    s.logits.assign(logits, logits + n);
+    s.probabilities.resize(size_t(n));
+    FusionHead::probabilities(logits, n, s.probabilities.data());
+    return s;
+  }
+
+  std::vector<RankedItem> ranked(const std::vector<float>& logits, size_t count, size_t top_k) const {
+    const int64_t n = m_->head().n_out();
+    std::vector<RankedItem> r(count);
+    for (size_t i = 0; i < count; ++i) {
+      r[i].index = i;
+      r[i].score = make_score(logits.data() + i * size_t(n));
+      r[i].logit = r[i].score.logit();
+      r[i].probability = r[i].score.probability();
+    }
+    // Stable: equal logits keep the caller's order.
+    std::stable_sort(r.begin(), r.end(), [](const RankedItem& a, const RankedItem& b) { return a.logit > b.logit; });
+    if (top_k > 0 && top_k < r.size()) r.resize(top_k);
+    return r;
+  }
+
+  /// The centre crop the image tower saw, in photo pixels (torchvision's Resize + CenterCrop
+  /// geometry; see Preprocess::resize_crop).
+  CropBox crop_box(const Image& img) const {
+    const Preprocess& pre = m_->preprocess();
+    const auto [nw, nh] = pre.resized_size(img.width(), img.height());
+    const double sx = double(img.width()) / nw, sy = double(img.height()) / nh;
+    // Where the crop starts in the resized image: int(round((side - crop) / 2.0)) (Python
+    // rounds half to even), or minus the zero padding when the side is shorter than the crop.
+    auto start = [&](int side) -> double {
+      const int64_t d = int64_t(side) - pre.crop;
+      if (d < 0) return -double((-d) / 2);
+      if (d % 2 == 0) return double(d / 2);
+      const int64_t lo = (d - 1) / 2;
+      return double(lo % 2 == 0 ? lo : lo + 1);
+    };
+    const double left = start(nw), top = start(nh);
+    CropBox b;
+    b.x0 = std::max(0.0, left * sx);
+    b.y0 = std::max(0.0, top * sy);
+    b.x1 = std::min(double(img.width()), (left + pre.crop) * sx);
+    b.y1 = std::min(double(img.height()), (top + pre.crop) * sy);
+    return b;
+  }
+
+  /// Exact class-activation map: logit_o = w . feature + rest, feature = mean over cells of
+  /// the feature map (or fc of it, itself linear), so cell (i, j)'s share is
+  /// w . F[i, j] / cells (+ an equal share of w . fc.bias for "logits" features).
+  void cam(const ImageEncoding& ie, Explanation& ex) const {
+    const FusionHead& h = m_->head();
+    const int64_t C = m_->image_tower().feature_dim(), cells = ie.grid_h * ie.grid_w;
+    const float* w = h.image_weight(ex.output);  // (d_img)
+    std::vector<double> wc(static_cast<size_t>(C));           // the weight seen by one cell's C features
+    double constant = 0;
+    if (m_->head_config().image_feature == "logits") {
+      // w . (W_fc x + b_fc): fold W_fc into w.
+      const std::vector<float>& fc_w = m_->image_fc_weight();  // (num_classes, C)
+      const std::vector<float>& fc_b = m_->image_fc_bias();
+      const int64_t K = m_->image_tower().num_classes();
+      for (int64_t k = 0; k < K; ++k) {
+        for (int64_t c = 0; c < C; ++c) wc[size_t(c)] += double(w[k]) * fc_w[size_t(k * C + c)];
+        constant += double(w[k]) * fc_b[size_t(k)];
+      }
+    } else {
+      for (int64_t c = 0; c < C; ++c) wc[size_t(c)] = w[c];
+    }
+    ex.image_method = "cam";
+    ex.map.assign(size_t(cells), 0.f);
+    double total = 0;
+    for (int64_t p = 0; p < cells; ++p) {
+      const float* f = ie.feature_map.data() + p * C;
+      double a = 0;
+      for (int64_t c = 0; c < C; ++c) a += wc[size_t(c)] * f[c];
+      const double v = a / double(cells) + constant / double(cells);
+      ex.map[size_t(p)] = float(v);
+      total += v;
+    }
+    ex.image_part = float(total);
+  }
+
+  /// Occlusion sensitivity for non-linear heads: the logit drop when each cell's patch of
+  /// the network input is set to 0 (the mean colour after normalisation).
+  void occlude_image(const Image& img, const TextEncoding& te, Explanation& ex) {
+    const Preprocess& pre = m_->preprocess();
+    const FusionHead& h = m_->head();
+    const int64_t gh = ex.grid_h, gw = ex.grid_w, S = pre.crop;
+    const std::vector<float> base = pre.run(img);
+    ex.image_method = "occlusion";
+    ex.map.assign(size_t(gh * gw), 0.f);
+    const size_t per = pre.output_size();
+    const bool logits = m_->head_config().image_feature == "logits";
+    std::vector<float> txt_part(static_cast<size_t>(h.first_width()));
+    const int64_t batch = 7;
+    for (int64_t p0 = 0; p0 < gh * gw; p0 += batch) {
+      const int64_t n = std::min(batch, gh * gw - p0);
+      std::vector<float> x(size_t(n) * per);
+      for (int64_t k = 0; k < n; ++k) {
+        float* xi = x.data() + size_t(k) * per;
+        std::copy(base.begin(), base.end(), xi);
+        const int64_t cy = (p0 + k) / gw, cx = (p0 + k) % gw;
+        const int64_t y0 = cy * S / gh, y1 = (cy + 1) * S / gh, x0 = cx * S / gw, x1 = (cx + 1) * S / gw;
+        for (int c = 0; c < 3; ++c)
+          for (int64_t y = y0; y < y1; ++y)
+            for (int64_t xx = x0; xx < x1; ++xx) xi[size_t(c) * size_t(S * S) + size_t(y * S + xx)] = 0.f;
+      }
+      const ResNetOutput out = img_.forward(x.data(), n, S, S);
+      for (int64_t k = 0; k < n; ++k) {
+        const float* f = logits ? out.logits.data() + k * out.num_classes : out.pooled.data() + k * out.feature_dim;
+        std::vector<float> part(static_cast<size_t>(h.first_width()));
+        h.image_part(f, part.data());
+        std::vector<float> l(static_cast<size_t>(h.n_out()));
+        h.forward_one_image(part.data(), te.feature.data(), 1, l.data(), txt_.pool());
+        ex.map[size_t(p0 + k)] = ex.logit - l[size_t(ex.output)];
+      }
+    }
+  }
+
+  /// Per-token contributions: exact for mean pooling under a linear head (w . h_t / T over
+  /// attended tokens, summing to the text part of the logit), otherwise the logit drop when
+  /// the token is left out.
+  void explain_tokens(const TextEncoding& te, const std::vector<float>& image_part, Explanation& ex) {
+    const FusionHead& h = m_->head();
+    const auto& ids = te.tokens.ids;
+    const int64_t T = int64_t(ids.size()), H = m_->text_tower().config().hidden_size;
+    for (int64_t t = 0; t < T; ++t) {
+      ex.tokens.push_back(m_->tokenizer().id_to_token(ids[size_t(t)]));
+      ex.offsets.push_back(te.tokens.offsets[size_t(t)]);
+    }
+    ex.token_contributions.assign(size_t(T), 0.f);
+    if (m_->head_config().is_linear() && m_->head_config().text_feature == "mean") {
+      ex.token_method = "exact";
+      const float* w = h.text_weight(ex.output);
+      int64_t n = 0;
+      for (int64_t t = 0; t < T; ++t) n += te.tokens.attention_mask[size_t(t)] != 0;
+      double total = 0;
+      for (int64_t t = 0; t < T; ++t) {
+        if (!te.tokens.attention_mask[size_t(t)]) continue;
+        double a = 0;
+        for (int64_t c = 0; c < H; ++c) a += double(w[c]) * te.hidden[size_t(t * H + c)];
+        ex.token_contributions[size_t(t)] = float(a / double(std::max<int64_t>(n, 1)));
+        total += a / double(std::max<int64_t>(n, 1));
+      }
+      ex.text_part = float(total);
+      return;
+    }
+    // Leave-one-out: every non-special token removed in turn, the variants run as one batch.
+    ex.token_method = "occlusion";
+    std::vector<std::vector<int32_t>> ids_v, types_v, mask_v;
+    std::vector<int64_t> which;
+    for (int64_t t = 1; t + 1 < T; ++t) {
+      auto cut = [&](const std::vector<int32_t>& v) {
+        std::vector<int32_t> o(v);
+        o.erase(o.begin() + t);
+        return o;
+      };
+      ids_v.push_back(cut(ids));
+      types_v.push_back(cut(te.tokens.type_ids));
+      mask_v.push_back(cut(te.tokens.attention_mask));
+      which.push_back(t);
+    }
+    if (which.empty()) return;
+    std::vector<BertSequence> seqs(which.size());
+    for (size_t i = 0; i < which.size(); ++i)
+      seqs[i] = {ids_v[i].data(), types_v[i].data(), mask_v[i].data(), int64_t(ids_v[i].size())};
+    std::vector<TextEncoding> variants(which.size());
+    text_features(seqs, variants.data(), false);
+    // The image part is the same for every variant.
+    for (size_t i = 0; i < which.size(); ++i) {
+      std::vector<float> l(static_cast<size_t>(h.n_out()));
+      h.forward_one_image(image_part.data(), variants[i].feature.data(), 1, l.data(), txt_.pool());
+      ex.token_contributions[size_t(which[i])] = ex.logit - l[size_t(ex.output)];
+    }
+  }
+
+  const TryOn* m_;
+  ResNetSession img_;
+  BertSession txt_;
+  TryOnTimings t_;
+  size_t text_batch_ = 32;
+};
+
+inline TryOnSession TryOn::session() const { return TryOnSession(*this); }
+
+}  // namespace tailor
