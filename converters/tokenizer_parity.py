@@ -23,7 +23,8 @@ The corpus (>= 10,000 texts):
     spaces (U+00A0, U+2028, U+3000...), invalid UTF-8 (lone continuation bytes, truncated and
     overlong sequences, surrogates, > U+10FFFF), words of 99/100/101 characters, literal
     special tokens, runs of combining marks in every order, characters of every plane,
-    characters newer than the reference's tables, case mappings that change length.
+    characters newer than the reference's tables, case mappings that change length, and
+    long texts (20 to 120 prose lines joined: truncation at 512 with real offsets).
 Each text is fed to BertTokenizerFast as Python's bytes.decode("utf-8", errors="replace")
 gives it, the documented policy tailor follows for invalid bytes.
 
@@ -89,10 +90,13 @@ def roff_lines(raw: bytes):
             yield line
 
 
-def man_page_texts(per_lang: int, rng: random.Random):
+def man_page_texts(per_lang: int, rng: random.Random, langs=MAN_LANGS, max_files: int = 0):
+    """Lines of prose from /usr/share/man/LANG (LANG "" is English), per_lang of each."""
     out = {}
-    for lang in MAN_LANGS:
-        files = sorted(glob.glob(f"/usr/share/man/{lang}/man*/*.gz"))
+    for lang in langs:
+        files = sorted(glob.glob(f"/usr/share/man/{lang}/man*/*.gz" if lang else "/usr/share/man/man*/*.gz"))
+        if max_files and len(files) > max_files:
+            files = rng.sample(files, max_files)
         lines = []
         for f in files:
             try:
@@ -108,7 +112,7 @@ def man_page_texts(per_lang: int, rng: random.Random):
                 uniq.append(line)
         rng.shuffle(uniq)
         if uniq:
-            out[f"man-{lang}"] = uniq[:per_lang]
+            out[f"man-{lang or 'en'}"] = uniq[:per_lang]
     return out
 
 
@@ -279,9 +283,14 @@ def build_corpus(min_texts: int, seed: int = 1234):
     rng = random.Random(seed)
     t = probe()
     sources = {}
-    sources.update(man_page_texts(700, rng))
-    sources.update(mo_texts(250, rng))
+    sources.update(man_page_texts(600, rng, max_files=150))
+    sources.update(mo_texts(200, rng))
     sources.update(generated_texts(rng, t))
+    # Long texts (hundreds to thousands of tokens: truncation at 512 with real offsets).
+    prose = [line for name in sorted(sources) if name.startswith(("man-", "mo-")) for line in sources[name]]
+    if prose:
+        sources["gen-long-texts"] = [b" ".join(rng.choice(prose) for _ in range(rng.randint(20, 120)))
+                                     for _ in range(150)]
     texts, origin = [], []
     for name in sorted(sources):
         for s in sources[name]:
@@ -342,9 +351,8 @@ def build_cases(texts, origin, rng: random.Random):
     cases = []
 
     def add(cfg, ia, ib, ml, strat, add_special=True):
-        c = {"cfg": cfg, "a": ia, "b": ib, "max_length": ml, "strategy": strat, "add_special_tokens": add_special}
-        c.update(expect(toks[cfg], dec[ia], None if ib < 0 else dec[ib], ml, strat, add_special))
-        cases.append(c)
+        cases.append({"cfg": cfg, "a": ia, "b": ib, "max_length": ml, "strategy": strat,
+                      "add_special_tokens": add_special})
 
     n = len(texts)
     for i in range(n):
@@ -365,6 +373,32 @@ def build_cases(texts, origin, rng: random.Random):
         cfg = "uncased" if k % 2 == 0 else "cased"
         ml = rng.choice([1, 2, 3, 4, 5, 6, 8, 12, 16, 24, 32, 64, 128, 512])
         add(cfg, ia, ib, ml, strategies[k % 3], add_special=(k % 17 != 0))
+
+    # Expectations. Single texts go to BertTokenizerFast in batches of one configuration (a
+    # batch call gives what one call per text gives, for single texts); a batch that raises is
+    # redone text by text. Pairs are called one at a time: a single call treats an empty
+    # second text as absent, and that is the behaviour tailor's encode_pair follows.
+    groups = {}
+    for idx, c in enumerate(cases):
+        if c["b"] < 0:
+            groups.setdefault((c["cfg"], c["max_length"], c["strategy"], c["add_special_tokens"]), []).append(idx)
+        else:
+            c.update(expect(toks[c["cfg"]], dec[c["a"]], dec[c["b"]], c["max_length"], c["strategy"],
+                            c["add_special_tokens"]))
+    for (cfg, ml, strat, special), idxs in groups.items():
+        for k in range(0, len(idxs), 1024):
+            chunk = idxs[k:k + 1024]
+            try:
+                e = toks[cfg]([dec[cases[i]["a"]] for i in chunk], truncation=strat, max_length=ml,
+                              return_offsets_mapping=True, add_special_tokens=special)
+            except Exception:
+                for i in chunk:
+                    cases[i].update(expect(toks[cfg], dec[cases[i]["a"]], None, ml, strat, special))
+                continue
+            for j, i in enumerate(chunk):
+                cases[i].update({"ids": e["input_ids"][j], "type_ids": e["token_type_ids"][j],
+                                 "mask": e["attention_mask"][j],
+                                 "offsets": [list(o) for o in e["offset_mapping"][j]]})
     return cases
 
 

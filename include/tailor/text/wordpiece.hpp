@@ -39,9 +39,14 @@ class ByteTrie {
   /// Builds from (key, value) pairs with distinct keys; empty keys are ignored.
   void build(std::vector<std::pair<std::string_view, int32_t>> keys) {
     std::sort(keys.begin(), keys.end());
-    nodes_.assign(1, Node{0, -2, kNone});  // the root; -2: used, nobody's child
-    used_.assign(1, 1);
-    next_free_ = 1;
+    nodes_.clear();
+    used_.clear();
+    next_free_.clear();
+    prev_free_.clear();
+    free_head_ = free_tail_ = -1;
+    ensure(1024);
+    take(0);  // the root
+    nodes_[0] = Node{0, -2, kNone};  // -2: used, nobody's child
     struct Job {
       size_t lo, hi, depth;
       int32_t node;
@@ -71,12 +76,19 @@ class ByteTrie {
       for (const auto& [b, range] : kids) {
         const size_t t = size_t(base) + b;
         nodes_[t].check = j.node;
-        used_[t] = 1;
+        take(t);
         stack.push_back({range.first, range.second, j.depth + 1, int32_t(t)});
       }
     }
-    used_.clear();
-    used_.shrink_to_fit();
+    // Trim unused cells at the end (next() bounds-checks) and drop the build state.
+    size_t last = 0;
+    for (size_t i = 0; i < nodes_.size(); ++i)
+      if (nodes_[i].check != -1) last = i;
+    nodes_.resize(last + 1);
+    nodes_.shrink_to_fit();
+    used_ = {};
+    next_free_ = {};
+    prev_free_ = {};
   }
 
   /// The state after byte b from state s, or kNone.
@@ -110,32 +122,56 @@ class ByteTrie {
     int32_t value;  // the key's value when a key ends here, else kNone
   };
 
+  // The smallest base at which every child's cell is free. Free cells form a doubly linked
+  // list, so the search skips used cells; most nodes have one child and take the first.
   template <class Kids>
   int32_t find_base(const Kids& kids) {
-    const unsigned char first = kids.front().first;
-    while (next_free_ < used_.size() && used_[next_free_]) ++next_free_;
-    for (size_t pos = std::max<size_t>(next_free_, size_t(first) + 1);; ++pos) {
-      ensure(pos + 1);
-      if (used_[pos]) continue;
-      const size_t base = pos - first;
-      bool ok = true;
-      for (const auto& k : kids) {
-        ensure(base + k.first + 1);
-        if (used_[base + k.first]) { ok = false; break; }
+    const size_t first = kids.front().first;
+    int64_t pos = free_head_;
+    while (true) {
+      if (pos < 0) {  // past the last free cell: grow, continue with the new cells
+        const size_t old = nodes_.size();
+        ensure(old + 257);
+        pos = int64_t(old);
+        continue;
       }
-      if (ok) return int32_t(base);
+      if (size_t(pos) > first) {
+        const size_t base = size_t(pos) - first;
+        ensure(base + 257);
+        bool ok = true;
+        for (const auto& k : kids)
+          if (used_[base + k.first]) { ok = false; break; }
+        if (ok) return int32_t(base);
+      }
+      pos = next_free_[size_t(pos)];
     }
   }
   void ensure(size_t n) {
     if (n <= nodes_.size()) return;
-    const size_t cap = std::max(n, nodes_.size() + nodes_.size() / 2 + 256);
+    const size_t old = nodes_.size(), cap = std::max(n, old + old / 2 + 256);
     nodes_.resize(cap, Node{0, -1, kNone});
     used_.resize(cap, 0);
+    next_free_.resize(cap, -1);
+    prev_free_.resize(cap, -1);
+    for (size_t i = old; i < cap; ++i) {  // append the new cells to the free list
+      prev_free_[i] = i == old ? free_tail_ : int64_t(i) - 1;
+      next_free_[i] = i + 1 < cap ? int64_t(i) + 1 : -1;
+    }
+    if (free_tail_ >= 0) next_free_[size_t(free_tail_)] = int64_t(old);
+    else free_head_ = int64_t(old);
+    free_tail_ = int64_t(cap) - 1;
+  }
+  void take(size_t t) {
+    used_[t] = 1;
+    const int64_t p = prev_free_[t], n = next_free_[t];
+    if (p >= 0) next_free_[size_t(p)] = n; else free_head_ = n;
+    if (n >= 0) prev_free_[size_t(n)] = p; else free_tail_ = p;
   }
 
   std::vector<Node> nodes_;
-  std::vector<uint8_t> used_;
-  size_t next_free_ = 1;
+  std::vector<uint8_t> used_;  // build only
+  std::vector<int64_t> next_free_, prev_free_;
+  int64_t free_head_ = -1, free_tail_ = -1;
 };
 
 /// A WordPiece vocab: token <-> id, with the trie the model walks.
