@@ -39,6 +39,7 @@ struct BertSession::Impl {
   virtual ~Impl() = default;
   virtual BertOutput forward(const int64_t* ids, const int64_t* type_ids, const int64_t* mask, int64_t B, int64_t T,
                              const BertRequest& what) = 0;
+  virtual double last_gpu_ms() const noexcept = 0;
 };
 
 namespace detail {
@@ -133,7 +134,10 @@ class BertRunner final : public BertSession::Impl {
     DeviceGuard g(m_->device);
     stream_ = std::make_unique<Stream>();
     blas_ = std::make_unique<BlasLt>();
+    if (so.timing) timer_ = std::make_unique<EventTimer>();
   }
+
+  double last_gpu_ms() const noexcept override { return last_ms_; }
 
   BertOutput forward(const int64_t* ids, const int64_t* type_ids, const int64_t* mask, int64_t B, int64_t Tlen,
                      const BertRequest& what) override {
@@ -182,7 +186,9 @@ class BertRunner final : public BertSession::Impl {
 
     const std::vector<int64_t> key = {B, Tlen, int64_t(att), int64_t(pool), normalize, need_pooled, what.logits,
                                       what.last_hidden_state};
+    if (timer_) timer_->start(s);
     graphs_.run(key, s, [&] { enqueue(B, Tlen, att, pool, normalize, need_pooled, what.logits, what.last_hidden_state); });
+    if (timer_) timer_->stop(s);
 
     // Outputs: float32 device buffers straight into the vectors (pageable copies are staged by
     // the driver; a pinned bounce buffer would only add a host memcpy).
@@ -195,6 +201,7 @@ class BertRunner final : public BertSession::Impl {
     if (what.logits) fetch(&out.logits, f32(logits_, f32_logits_), B * c.num_labels);
     if (pool != Pooling::none) fetch(&out.sentence, sentence_.as<float>(), B * H);
     stream_->sync();
+    if (timer_) last_ms_ = timer_->ms();
     return out;
   }
 
@@ -392,6 +399,8 @@ class BertRunner final : public BertSession::Impl {
   DeviceBuffer d_in_, hidden_, qkv_, ctx_, tmp_, inter_, pooled_, logits_, sentence_;
   DeviceBuffer f32_hidden_, f32_pooled_, f32_logits_, heads_, scores_;
   PinnedBuffer pin_in_;
+  std::unique_ptr<EventTimer> timer_;
+  double last_ms_ = 0;
   GraphCache graphs_;  // last: destroyed first, before the buffers its graphs point into
 };
 
@@ -436,6 +445,7 @@ BertSession::BertSession(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 BertSession::BertSession(BertSession&&) noexcept = default;
 BertSession& BertSession::operator=(BertSession&&) noexcept = default;
 BertSession::~BertSession() = default;
+double BertSession::last_gpu_ms() const noexcept { return impl_ ? impl_->last_gpu_ms() : 0; }
 
 BertOutput BertSession::forward(const int64_t* ids, const int64_t* type_ids, const int64_t* mask, int64_t B, int64_t T,
                                 const BertRequest& what) {
@@ -456,6 +466,30 @@ BertOutput BertSession::forward(const std::vector<std::vector<int64_t>>& seqs, c
       mask[size_t(b * Tlen) + t] = 1;
     }
   return impl_->forward(ids.data(), nullptr, mask.data(), B, Tlen, what);
+}
+
+BertOutput BertSession::forward(const std::vector<TokenSequence>& seqs, const BertRequest& what) {
+  const int64_t B = int64_t(seqs.size());
+  int64_t Tlen = 0;
+  for (const TokenSequence& s : seqs) {
+    if (s.length < 0 || (s.length > 0 && !s.ids))
+      ::tailor::detail::fail(ErrorCode::invalid_argument, "BertSession::forward: a sequence without ids", "");
+    Tlen = std::max(Tlen, s.length);
+  }
+  if (B > 0 && Tlen == 0)
+    ::tailor::detail::fail(ErrorCode::invalid_argument, "every sequence is empty",
+                           "sequences hold at least [CLS] and [SEP]");
+  std::vector<int64_t> ids(size_t(B * Tlen), 0), types(size_t(B * Tlen), 0), mask(size_t(B * Tlen), 0);
+  for (int64_t b = 0; b < B; ++b) {
+    const TokenSequence& s = seqs[size_t(b)];
+    for (int64_t t = 0; t < s.length; ++t) {
+      const size_t i = size_t(b * Tlen + t);
+      ids[i] = s.ids[t];
+      types[i] = s.type_ids ? s.type_ids[t] : 0;
+      mask[i] = s.attention_mask ? s.attention_mask[t] : 1;
+    }
+  }
+  return impl_->forward(ids.data(), types.data(), mask.data(), B, Tlen, what);
 }
 
 }  // namespace tailor::cuda

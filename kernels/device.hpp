@@ -5,6 +5,7 @@
 //   Stream         a non-blocking stream
 //   PinnedBuffer   cudaMallocHost'd staging memory for asynchronous copies
 //   DeviceGuard    makes a device current for a scope, restoring the previous one
+//   EventTimer     CUDA events around enqueued work (SessionOptions::timing)
 //   GraphCache     CUDA graphs keyed by problem shape: the first run of a shape is captured
 //                  (cudaStreamBeginCapture, thread-local mode) and instantiated, later runs
 //                  replay it with one cudaGraphLaunch. If capture fails (a library refusing
@@ -203,6 +204,34 @@ class PinnedBuffer {
   }
   void* p_ = nullptr;
   size_t bytes_ = 0;
+};
+
+/// A pair of CUDA events around enqueued work; ms() after the stream is synchronised.
+class EventTimer {
+ public:
+  EventTimer() {
+    TAILOR_CUDA_CHECK(cudaEventCreate(&a_));
+    if (cudaEventCreate(&b_) != cudaSuccess) {
+      cudaEventDestroy(a_);
+      cuda_fail(cudaGetLastError(), "cudaEventCreate");
+    }
+  }
+  EventTimer(const EventTimer&) = delete;
+  EventTimer& operator=(const EventTimer&) = delete;
+  ~EventTimer() {
+    cudaEventDestroy(a_);
+    cudaEventDestroy(b_);
+  }
+  void start(cudaStream_t s) { TAILOR_CUDA_CHECK(cudaEventRecord(a_, s)); }
+  void stop(cudaStream_t s) { TAILOR_CUDA_CHECK(cudaEventRecord(b_, s)); }
+  double ms() const {
+    float v = 0;
+    TAILOR_CUDA_CHECK(cudaEventElapsedTime(&v, a_, b_));
+    return double(v);
+  }
+
+ private:
+  cudaEvent_t a_ = nullptr, b_ = nullptr;
 };
 
 /// Copies host data to a new device buffer.

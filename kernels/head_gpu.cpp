@@ -13,6 +13,7 @@
 #include "device.hpp"
 #include "launchers.hpp"
 #include "tailor/cuda.hpp"
+#include "tailor/models/fusion_head.hpp"
 
 namespace tailor::cuda {
 
@@ -25,7 +26,7 @@ struct FusionHead::Impl {
 
 FusionHead::FusionHead(const Bundle& b, const FusionHeadConfig& cfg, int64_t d_image, int64_t d_text,
                        const std::string& prefix, const Options& opt)
-    : cfg_(cfg), d_image_(d_image), d_text_(d_text) {
+    : fusion_(cfg.fusion), n_out_(cfg.n_out), d_image_(d_image), d_text_(d_text) {
   require_device(opt.cuda_device);
   b.check_tensors(cfg.tensor_specs(d_image, d_text), prefix, false);
   const int64_t d = d_image + d_text, O = cfg.n_out;
@@ -68,7 +69,7 @@ FusionHead::FusionHead(const Bundle& b, const FusionHeadConfig& cfg, int64_t d_i
 
 std::vector<float> FusionHead::forward(const float* image_features, const float* text_features, int64_t n) const {
   if (n < 0) ::tailor::detail::fail(ErrorCode::invalid_argument, "FusionHead::forward: negative batch", "");
-  const int64_t O = cfg_.n_out;
+  const int64_t O = n_out_;
   std::vector<float> out(size_t(n * O));
   if (n == 0) return out;
   TAILOR_CHECK(image_features && text_features, ErrorCode::invalid_argument,

@@ -36,6 +36,7 @@ struct ResNet50::Impl {
 struct ResNetSession::Impl {
   virtual ~Impl() = default;
   virtual ResNetOutput forward(const float* x, int64_t n, int64_t h, int64_t w, bool logits) = 0;
+  virtual double last_gpu_ms() const noexcept = 0;
 };
 
 namespace detail {
@@ -128,7 +129,10 @@ class ResNetRunner final : public ResNetSession::Impl {
     DeviceGuard g(m_->device);
     stream_ = std::make_unique<Stream>();
     blas_ = std::make_unique<BlasLt>();
+    if (so.timing) timer_ = std::make_unique<EventTimer>();
   }
+
+  double last_gpu_ms() const noexcept override { return last_ms_; }
 
   ResNetOutput forward(const float* x, int64_t n, int64_t h, int64_t w, bool want_logits) override {
     const ResNetConfig& c = m_->cfg;
@@ -156,7 +160,9 @@ class ResNetRunner final : public ResNetSession::Impl {
     // Straight from the caller's memory: the driver stages pageable copies itself.
     TAILOR_CUDA_CHECK(
         cudaMemcpyAsync(d_in_.get(), x, size_t(n * 3 * h * w) * sizeof(float), cudaMemcpyHostToDevice, s));
+    if (timer_) timer_->start(s);
     graphs_.run({n, h, w, logits}, s, [&] { walk(false, n, h, w, logits); });
+    if (timer_) timer_->stop(s);
 
     const int64_t F = c.feature_dim();
     const float* pooled32 = std::is_same_v<T, float> ? pooled_.as<float>() : f32_pooled_.as<float>();
@@ -170,6 +176,7 @@ class ResNetRunner final : public ResNetSession::Impl {
                                         cudaMemcpyDeviceToHost, s));
     }
     stream_->sync();
+    if (timer_) last_ms_ = timer_->ms();
     return out;
   }
 
@@ -291,6 +298,8 @@ class ResNetRunner final : public ResNetSession::Impl {
   std::unique_ptr<BlasLt> blas_;
   DeviceBuffer act_[4], cols_, d_in_, pooled_, logits_, f32_pooled_, f32_logits_;
   int64_t max_act_ = 0, max_cols_ = 0;
+  std::unique_ptr<EventTimer> timer_;
+  double last_ms_ = 0;
   GraphCache graphs_;  // last: destroyed first, before the buffers its graphs point into
 };
 
@@ -335,6 +344,7 @@ ResNetSession::ResNetSession(std::unique_ptr<Impl> impl) : impl_(std::move(impl)
 ResNetSession::ResNetSession(ResNetSession&&) noexcept = default;
 ResNetSession& ResNetSession::operator=(ResNetSession&&) noexcept = default;
 ResNetSession::~ResNetSession() = default;
+double ResNetSession::last_gpu_ms() const noexcept { return impl_ ? impl_->last_gpu_ms() : 0; }
 
 ResNetOutput ResNetSession::forward(const float* x, int64_t n, int64_t h, int64_t w, bool logits) {
   return impl_->forward(x, n, h, w, logits);

@@ -19,7 +19,7 @@
 # Logs and JSON go to $OUT (8 files at most come back: build.log tests.log memcheck.log
 # bench.log bench_kernels.json bench_models.json side_by_side.json summary.txt).
 # Knobs: TAILOR_GPU_BUILD (build dir, default build-gpu), TAILOR_CHECK_JOBS (default 16),
-# TAILOR_CHECK_BUDGET_S. Without a GPU it still configures/builds (TAILOR_CHECK_BUILD_ONLY=1 stops after the build)
+# TAILOR_CHECK_BUDGET_S, TAILOR_CHECK_BUILD_S (build time box, default 240). Without a GPU it still configures/builds (TAILOR_CHECK_BUILD_ONLY=1 stops after the build)
 # and every GPU stage reports "skipped".
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -68,7 +68,7 @@ if ! ls "$nvcc_dir"/../lib64/libcublasLt.so* >/dev/null 2>&1; then
   [ -n "$pipcublas" ] && cublas=(-DTAILOR_CUBLAS_ROOT="$pipcublas") && echo "cuBLAS from $pipcublas" | tee -a "$OUT/build.log"
 fi
 targets=(tailor_cuda test_cuda_kernels test_cuda_models bench_gpu_kernels bench_gpu_models gpu_features)
-t=$(box 240 200)
+t=$(box "${TAILOR_CHECK_BUILD_S:-240}" 200)
 if timeout "$t" bash -c "cmake -S . -B '$build' -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 \
       -DTAILOR_CUDA=ON -DTAILOR_PYTHON=\"\$(command -v python3)\" ${prefix[*]} ${cublas[*]} \
     && cmake --build '$build' --target ${targets[*]} -j ${TAILOR_CHECK_JOBS:-16}" >>"$OUT/build.log" 2>&1; then

@@ -40,7 +40,8 @@ def kernel_rows(bench: dict) -> list[tuple[str, str, str, str]]:
             rate, pct = f"{b['GB/s']:.0f} GB/s", f"{b.get('%bw', 0):.0f}% copy"
         else:
             rate, pct = "", ""
-        rows.append((b["name"], f"{t_us:.1f}", rate, pct))
+        name = b["name"].split("/iterations:")[0].split("/manual_time")[0]
+        rows.append((name, f"{t_us:.1f}", rate, pct))
     return rows
 
 
@@ -81,11 +82,13 @@ def main() -> int:
             print(f"  {p['model']:<18}{p['precision']:<6}{vals}")
             md.append(f"| {p['model']} | {p['precision']} | {vals} |")
         print()
-        hdr = f"{'model':<18}{'prec':<6}{'batch':>6}{'tailor ms':>11}{'eager ms':>10}{'graph ms':>10}{'x eager':>9}{'x graph':>9}  target"
+        hdr = (f"{'model':<18}{'prec':<6}{'batch':>6}{'tailor ms':>11}{'eager ms':>10}{'graph ms':>10}{'x eager':>9}"
+               f"{'x graph':>9}{'gpu ms':>9}{'x gpu':>7}  target")
         print(hdr)
         md += ["", "Models, end to end (host in, host out), median ms:", "",
-               "| model | precision | batch | tailor | PyTorch eager | PyTorch CUDA graph | x eager | x graph | target |",
-               "|---|---|---|---|---|---|---|---|---|"]
+               "| model | precision | batch | tailor | PyTorch eager | PyTorch CUDA graph | x eager | x graph "
+               "| tailor GPU-only | x GPU-only | target |",
+               "|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in sbs.get("rows", []):
             tgt = []
             if r.get("target_ms") is not None:
@@ -96,9 +99,10 @@ def main() -> int:
                 tgt.append(f">= {r['target_speedup']}x {'ok' if ok else 'MISSED'}")
             cells = (r["model"], r["precision"], r["batch"], fmt(r.get("tailor_ms")), fmt(r.get("torch_eager_ms")),
                      fmt(r.get("torch_graph_ms")), fmt(r.get("speedup_vs_eager"), ".2f"),
-                     fmt(r.get("speedup_vs_graph"), ".2f"), "; ".join(tgt))
+                     fmt(r.get("speedup_vs_graph"), ".2f"), fmt(r.get("tailor_gpu_ms")),
+                     fmt(r.get("speedup_device_only"), ".2f"), "; ".join(tgt))
             print(f"{cells[0]:<18}{cells[1]:<6}{cells[2]:>6}{cells[3]:>11}{cells[4]:>10}{cells[5]:>10}{cells[6]:>9}"
-                  f"{cells[7]:>9}  {cells[8]}")
+                  f"{cells[7]:>9}{cells[8]:>9}{cells[9]:>7}  {cells[10]}")
             md.append("| " + " | ".join(str(c) for c in cells) + " |")
     if markdown:
         sys.stdout = real_stdout

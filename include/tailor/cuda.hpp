@@ -30,8 +30,11 @@
 #include "tailor/core/options.hpp"
 #include "tailor/io/bundle.hpp"
 #include "tailor/models/bert_config.hpp"
-#include "tailor/models/fusion_head.hpp"
 #include "tailor/models/resnet50_config.hpp"
+
+namespace tailor {
+struct FusionHeadConfig;  // models/fusion_head.hpp (not included: it brings the CPU GEMM)
+}
 
 namespace tailor::cuda {
 
@@ -68,6 +71,9 @@ struct SessionOptions {
   /// Capture each (batch, length) / (batch, height, width) once as a CUDA graph and replay it.
   bool graphs = true;
   Attention attention = Attention::automatic;
+  /// Time each forward's GPU work (CUDA events around the computation, host copies
+  /// excluded): read it with last_gpu_ms(). Off by default (an event pair per call).
+  bool timing = false;
 };
 
 /// What BertSession::forward copies back to the host (each costs a device-to-host copy).
@@ -77,6 +83,16 @@ struct BertRequest {
   bool logits = false;             ///< (B, num_labels), when the model has a classifier
   Pooling sentence = Pooling::config;  ///< (B, H) sentence features
   int normalize = -1;                  ///< L2-normalise sentence features: -1 config, 0 no, 1 yes
+};
+
+/// One token sequence, as views valid during the call (the layout of tailor::BertSequence and
+/// of a tokenizer Encoding's vectors): ids with the special tokens, type_ids null = all 0,
+/// attention_mask null = all 1.
+struct TokenSequence {
+  const int32_t* ids = nullptr;
+  const int32_t* type_ids = nullptr;
+  const int32_t* attention_mask = nullptr;
+  int64_t length = 0;
 };
 
 /// Host float32 results of BertSession::forward. Rows of padded positions (j >= a sequence's
@@ -157,6 +173,11 @@ class BertSession {
                      const BertRequest& what = {});
   /// Sequences of different lengths (special tokens included), padded to the longest.
   BertOutput forward(const std::vector<std::vector<int64_t>>& ids, const BertRequest& what = {});
+  /// Token sequences (e.g. from tokenizer Encodings), padded to the longest.
+  BertOutput forward(const std::vector<TokenSequence>& batch, const BertRequest& what = {});
+
+  /// GPU milliseconds of the last forward's computation (SessionOptions::timing), else 0.
+  double last_gpu_ms() const noexcept;
 
   struct Impl;
 
@@ -200,6 +221,9 @@ class ResNetSession {
   /// Returns pooled (N, 2048) and, when `logits` and the model has fc, logits.
   ResNetOutput forward(const float* x, int64_t n, int64_t h, int64_t w, bool logits = true);
 
+  /// GPU milliseconds of the last forward's computation (SessionOptions::timing), else 0.
+  double last_gpu_ms() const noexcept;
+
   struct Impl;
 
  private:
@@ -217,7 +241,9 @@ class FusionHead {
   /// The head of a tryon bundle: config()["head"], tensors under `prefix` (normally "head.").
   FusionHead(const Bundle& b, const FusionHeadConfig& cfg, int64_t d_image, int64_t d_text, const std::string& prefix,
              const Options& opt = {});
-  const FusionHeadConfig& config() const noexcept { return cfg_; }
+  /// The config's fusion ("concat_linear", "concat_mlp", "late") and output count.
+  const std::string& fusion() const noexcept { return fusion_; }
+  int64_t n_out() const noexcept { return n_out_; }
   int64_t image_dim() const noexcept { return d_image_; }
   int64_t text_dim() const noexcept { return d_text_; }
   /// logits (N, n_out) for N (image, text) feature pairs on the host; probabilities as
@@ -227,8 +253,8 @@ class FusionHead {
   struct Impl;
 
  private:
-  FusionHeadConfig cfg_;
-  int64_t d_image_ = 0, d_text_ = 0;
+  std::string fusion_;
+  int64_t n_out_ = 0, d_image_ = 0, d_text_ = 0;
   std::shared_ptr<const Impl> impl_;
 };
 
@@ -246,6 +272,7 @@ inline BertSession::BertSession(std::unique_ptr<Impl> impl) : impl_(std::move(im
 inline BertSession::BertSession(BertSession&&) noexcept = default;
 inline BertSession& BertSession::operator=(BertSession&&) noexcept = default;
 inline BertSession::~BertSession() = default;
+inline double BertSession::last_gpu_ms() const noexcept { return 0; }
 inline BertOutput BertSession::forward(const int64_t*, const int64_t*, const int64_t*, int64_t, int64_t,
                                        const BertRequest&) {
   require_device();
@@ -253,6 +280,7 @@ inline BertOutput BertSession::forward(const int64_t*, const int64_t*, const int
 inline BertOutput BertSession::forward(const std::vector<std::vector<int64_t>>&, const BertRequest&) {
   require_device();
 }
+inline BertOutput BertSession::forward(const std::vector<TokenSequence>&, const BertRequest&) { require_device(); }
 inline ResNet50::ResNet50(const Bundle&, const Options&) { require_device(); }
 inline ResNet50::ResNet50(const Bundle&, const json&, const std::string&, const Options&) { require_device(); }
 inline ResNetSession ResNet50::session(const SessionOptions&) const { require_device(); }
@@ -260,6 +288,7 @@ inline ResNetSession::ResNetSession(std::unique_ptr<Impl> impl) : impl_(std::mov
 inline ResNetSession::ResNetSession(ResNetSession&&) noexcept = default;
 inline ResNetSession& ResNetSession::operator=(ResNetSession&&) noexcept = default;
 inline ResNetSession::~ResNetSession() = default;
+inline double ResNetSession::last_gpu_ms() const noexcept { return 0; }
 inline ResNetOutput ResNetSession::forward(const float*, int64_t, int64_t, int64_t, bool) { require_device(); }
 inline FusionHead::FusionHead(const Bundle&, const FusionHeadConfig&, int64_t, int64_t, const std::string&,
                               const Options&) {

@@ -187,6 +187,56 @@ TEST_CASE("GPU BERT-base (12 x 768, seq 128) matches the CPU in fp32 and fp16" *
   for (Precision p : {Precision::fp32, Precision::fp16}) check_bert(bundle, seqs, p, cuda::Attention::automatic, true);
 }
 
+TEST_CASE("GPU BERT over token sequences with type ids and masked tokens matches the CPU" * gpu_required()) {
+  const uint32_t seed = fresh_seed();
+  CAPTURE(seed);
+  std::mt19937 rng(seed);
+  const json cfg = bert_config(64, 4, 2, 128, 97, 64, 2);
+  const std::string bytes = bert_bundle(rng, cfg, 0.2f);
+  const Bundle bundle = Bundle::from_memory(bytes.data(), bytes.size(), "tiny-bert");
+  const auto ids = random_sequences(rng, {21, 9, 14}, 97);
+  std::vector<std::vector<int32_t>> types, masks;
+  for (const auto& s : ids) {
+    std::vector<int32_t> t(s.size(), 0), m(s.size(), 1);
+    for (size_t i = s.size() / 2; i < s.size(); ++i) t[i] = 1;  // a pair: second segment
+    m[s.size() / 3] = 0;                                       // a masked token inside
+    m.back() = 0;                                              // trailing padding
+    types.push_back(t);
+    masks.push_back(m);
+  }
+  std::vector<BertSequence> cpu_batch;
+  std::vector<cuda::TokenSequence> gpu_batch;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    cpu_batch.push_back({ids[i].data(), types[i].data(), masks[i].data(), int64_t(ids[i].size())});
+    gpu_batch.push_back({ids[i].data(), types[i].data(), masks[i].data(), int64_t(ids[i].size())});
+  }
+  tailor::Bert cpu(bundle);
+  const BertOutput want = cpu.session().forward(cpu_batch);
+  for (Precision p : {Precision::fp32, Precision::bf16}) {
+    CAPTURE(precision_label(p));
+    Options opt;
+    opt.precision = p;
+    cuda::Bert gpu(bundle, opt);
+    cuda::BertRequest req;
+    req.last_hidden_state = req.pooled = req.logits = true;
+    req.sentence = cuda::Pooling::mean;
+    req.normalize = 0;
+    const cuda::BertOutput got = gpu.session().forward(gpu_batch, req);
+    std::vector<float> rows, mean;
+    for (size_t b = 0; b < ids.size(); ++b) {
+      const int64_t len = want.length(b);  // trailing padding dropped by the CPU model
+      const float* r = got.last_hidden_state.data() + int64_t(b) * got.seq_len * got.hidden;
+      rows.insert(rows.end(), r, r + len * got.hidden);
+      const auto e = want.sentence_embedding(b, tailor::Pooling::mean, false);
+      mean.insert(mean.end(), e.begin(), e.end());
+    }
+    TAILOR_CHECK_CLOSE(rows, want.last_hidden_state, precision_bar(p));
+    TAILOR_CHECK_CLOSE(got.pooled, want.pooled, precision_bar(p));
+    TAILOR_CHECK_CLOSE(got.logits, want.logits, precision_bar(p));
+    TAILOR_CHECK_CLOSE(got.sentence, mean, precision_bar(p));
+  }
+}
+
 TEST_CASE("GPU BERT refuses bad inputs with named errors" * gpu_required()) {
   std::mt19937 rng(1);
   const json cfg = bert_config(32, 2, 1, 64, 20, 16, 0);
@@ -208,7 +258,7 @@ TEST_CASE("GPU BERT refuses bad inputs with named errors" * gpu_required()) {
   cuda::BertRequest logits;
   logits.logits = true;
   CHECK_THROWS_AS(s.forward({{1, 2}}, logits), Error);                 // no classifier
-  CHECK(s.forward({}).batch == 0);
+  CHECK(s.forward(std::vector<std::vector<int64_t>>{}).batch == 0);
   // The session still works after the errors.
   CHECK(s.forward({{1, 2, 3}}).sentence.size() == 32);
 }
