@@ -29,8 +29,10 @@ struct Limits {
   uint64_t max_image_file_bytes = 256ull << 20;
 
   // Text.
-  /// Bytes of one text kept before normalisation; the rest is dropped (documented
-  /// truncation). Bounds the quadratic worst case of Unicode canonical reordering.
+  /// Bytes of one text the tokenizer keeps: a longer text is cut here (moved back to the
+  /// start of a UTF-8 sequence) before anything else, the rest is dropped (README
+  /// "Tokenizer"). The tokenizer is linear in what it keeps (marks are reordered with a
+  /// counting sort, not utf8proc's quadratic one), so this bounds time and memory per text.
   uint64_t max_text_bytes = 1ull << 20;
 
   // Batches.

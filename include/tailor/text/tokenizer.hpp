@@ -245,6 +245,13 @@ class BertTokenizer {
         t.sep_id_ = pair_id("sep");
         t.post_ = text::PostProcessor::bert(t.cls_id_, t.sep_id_);
       } else if (type == "TemplateProcessing") {
+        auto type_id = [&](const json& o) -> int32_t {
+          if (!o.contains("type_id")) return 0;
+          if (!o["type_id"].is_number_integer() || o["type_id"].get<int64_t>() < 0 ||
+              o["type_id"].get<int64_t>() > INT32_MAX)
+            bad("a template type_id is not an integer in 0..2^31");
+          return int32_t(o["type_id"].get<int64_t>());
+        };
         auto items = [&](const char* key) {
           std::vector<text::TemplateItem> out;
           if (!pj.contains(key) || !pj[key].is_array()) bad(std::string("TemplateProcessing.") + key + " is not a list");
@@ -254,12 +261,11 @@ class BertTokenizer {
               const std::string sid = str(it["Sequence"], "id", "A");
               if (sid != "A" && sid != "B") bad("template sequence id '" + sid + "'");
               ti.kind = sid == "A" ? text::TemplateItem::sequence_a : text::TemplateItem::sequence_b;
-              if (it["Sequence"].contains("type_id")) ti.type_id = int32_t(it["Sequence"]["type_id"].get<int64_t>());
+              ti.type_id = type_id(it["Sequence"]);
             } else if (it.contains("SpecialToken") && it["SpecialToken"].is_object()) {
               const std::string sid = str(it["SpecialToken"], "id", "");
               ti.kind = text::TemplateItem::special;
-              if (it["SpecialToken"].contains("type_id"))
-                ti.type_id = int32_t(it["SpecialToken"]["type_id"].get<int64_t>());
+              ti.type_id = type_id(it["SpecialToken"]);
               const json& st = pj.contains("special_tokens") ? pj["special_tokens"] : json();
               if (st.is_object() && st.contains(sid) && st[sid].contains("ids") && st[sid]["ids"].is_array()) {
                 for (const json& x : st[sid]["ids"]) {
@@ -272,7 +278,6 @@ class BertTokenizer {
             } else {
               bad(std::string("TemplateProcessing.") + key + " has an item that is neither Sequence nor SpecialToken");
             }
-            if (ti.type_id < 0) bad("a negative type id in the template");
             out.push_back(std::move(ti));
           }
           return out;

@@ -211,6 +211,11 @@ class Vocab {
       max_id = std::max(max_id, id);
     }
     TAILOR_CHECK(max_id >= 0, ErrorCode::format, where + " is empty", "");
+    // Ids index a table: refuse a few tokens with huge ids rather than allocate for them.
+    TAILOR_CHECK(size_t(max_id) < 2 * pairs.size() + 1024, ErrorCode::format,
+                 where + ": ids go up to " + std::to_string(max_id) + " for " + std::to_string(pairs.size()) +
+                     " tokens",
+                 "a vocab's ids are 0..n-1");
     v.tokens_.assign(size_t(max_id + 1), std::string());
     std::vector<bool> seen(size_t(max_id + 1), false);
     for (const auto& [tok, id] : pairs) {
