@@ -20,13 +20,15 @@ int run_preprocess(int argc, char** argv) {
                          "--weights (256/224 for torchvision's V1 weights, 232/224 for V2); without it, the\n"
                          "standard ImageNet transform (resize 256, crop 224).\n"
                          "--stage writes an earlier stage instead, as uint8 (H, W, 3): rgb (the decoded image),\n"
-                         "resized (after Resize), cropped (after CenterCrop).");
+                         "resized (after Resize), cropped (after CenterCrop); --stages-dir writes all of them.");
   args.positional("IMAGE", "a PNG or JPEG file");
   const auto out = args.option("--out", "FILE", "the .npy file to write (required)");
   const auto weights = args.option("--weights", "B", "take the transform from this bundle's tailor.preprocess");
   const long long resize = args.integer("--resize", "short side after Resize (overrides the bundle)", 0, 0, 4096);
   const long long crop = args.integer("--crop", "center crop size (overrides the bundle)", 0, 0, 4096);
   const std::string stage = args.option("--stage", "STAGE", "rgb | resized | cropped | tensor", "tensor");
+  const auto stages_dir = args.option("--stages-dir", "DIR",
+                                      "also write every stage there: rgb.npy, resized.npy, cropped.npy (uint8)");
   const auto pos = args.finish(1, 1);
   if (!out) throw tailor::cli::UsageError("--out FILE is required");
   if (stage != "rgb" && stage != "resized" && stage != "cropped" && stage != "tensor")
@@ -43,6 +45,12 @@ int run_preprocess(int argc, char** argv) {
   if (crop) pre.crop = int(crop);
 
   const tailor::Image img = tailor::Image::load(pos[0]);
+  if (stages_dir) {
+    const tailor::Image resized = pre.resized(img), cropped = pre.cropped(img);
+    for (const auto& [name, im] : {std::pair<const char*, const tailor::Image*>{"rgb", &img}, {"resized", &resized},
+                                   {"cropped", &cropped}})
+      tailor::write_npy(*stages_dir + "/" + name + ".npy", im->rgb(), {im->height(), im->width(), 3});
+  }
   std::vector<int64_t> shape;
   if (stage == "tensor") {
     const std::vector<float> x = pre.run(img);

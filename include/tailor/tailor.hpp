@@ -25,12 +25,19 @@
 #include "tailor/image/resample.hpp"
 
 #include "tailor/nn/activation.hpp"
+#include "tailor/nn/attention.hpp"
 #include "tailor/nn/conv2d.hpp"
+#include "tailor/nn/embedding.hpp"
 #include "tailor/nn/gemm.hpp"
+#include "tailor/nn/layernorm.hpp"
 #include "tailor/nn/pooling.hpp"
+#include "tailor/nn/pooling_text.hpp"
+#include "tailor/nn/simd.hpp"
+#include "tailor/nn/softmax.hpp"
 
 #include "tailor/text/tokenizer.hpp"
 
+#include "tailor/models/bert.hpp"
 #include "tailor/models/bert_config.hpp"
 #include "tailor/models/registry.hpp"
 #include "tailor/models/resnet50.hpp"

@@ -108,6 +108,79 @@ inline uint32_t read_be32(const uint8_t* p) {
   return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | uint32_t(p[3]);
 }
 
+/// Walks a JPEG's marker segments and refuses what stb_image v2.27 mishandles: a DHT table
+/// whose 16 code counts sum past 256 (the JPEG limit; v2.27 writes that many symbols into
+/// 256-entry arrays). Truncation and other damage are left to the decoder's own checks.
+/// Linear in the file size.
+inline void jpeg_prescan(const uint8_t* p, size_t n, const std::string& name) {
+  size_t pos = 2;  // after SOI
+  while (pos + 1 < n) {
+    if (p[pos] != 0xFF) { ++pos; continue; }
+    size_t m = pos + 1;
+    while (m < n && p[m] == 0xFF) ++m;  // fill bytes
+    if (m >= n) return;
+    const uint8_t marker = p[m];
+    pos = m + 1;
+    if (marker == 0xD9) return;                                                   // EOI
+    if (marker == 0x00 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD8)) continue;  // no length
+    if (pos + 2 > n) return;
+    const size_t len = (size_t(p[pos]) << 8) | p[pos + 1];
+    if (len < 2) return;
+    if (marker == 0xC4) {  // DHT: tables read exactly as stb does (past the segment, 0 past the file)
+      auto byte_at = [&](size_t i) -> size_t { return i < n ? p[i] : 0; };
+      int64_t left = int64_t(len) - 2;
+      size_t q = pos + 2;
+      while (left > 0 && q < n) {
+        size_t total = 0;
+        for (size_t i = 1; i <= 16; ++i) total += byte_at(q + i);
+        if (total > 256)
+          fail(ErrorCode::format,
+               name + ": is not a valid JPEG: a Huffman table (DHT at byte " + std::to_string(q) + ") defines " +
+                   std::to_string(total) + " codes, more than the 256 allowed",
+               "the file is damaged or crafted; re-encode it");
+        q += 17 + total;
+        left -= int64_t(17 + total);
+      }
+    }
+    pos += len;
+    if (marker == 0xDA) {  // SOS: skip the entropy-coded data up to the next real marker
+      while (pos + 1 < n && !(p[pos] == 0xFF && p[pos + 1] != 0x00 && !(p[pos + 1] >= 0xD0 && p[pos + 1] <= 0xD7) &&
+                              p[pos + 1] != 0xFF))
+        ++pos;
+    }
+  }
+}
+
+/// Walks a PNG's chunks; true when it holds an empty IDAT chunk before the first non-empty
+/// one, which stb_image v2.27 answers with memcpy(NULL, ..., 0) (undefined behaviour).
+/// png_without_empty_idat() then drops every zero-length IDAT, which changes no pixel.
+inline bool png_has_empty_idat(const uint8_t* p, size_t n) {
+  size_t pos = 8;
+  while (pos + 8 <= n) {
+    const uint32_t len = read_be32(p + pos);
+    if (std::memcmp(p + pos + 4, "IDAT", 4) == 0) {
+      if (len == 0) return true;
+      return false;  // stb has allocated its buffer by now
+    }
+    if (std::memcmp(p + pos + 4, "IEND", 4) == 0) return false;
+    if (uint64_t(len) + 12 > uint64_t(n - pos)) return false;
+    pos += size_t(len) + 12;
+  }
+  return false;
+}
+inline std::vector<uint8_t> png_without_empty_idat(const uint8_t* p, size_t n) {
+  std::vector<uint8_t> out(p, p + 8);
+  size_t pos = 8;
+  while (pos < n) {
+    if (pos + 8 > n) { out.insert(out.end(), p + pos, p + n); break; }
+    const uint32_t len = read_be32(p + pos);
+    const size_t chunk = uint64_t(len) + 12 > uint64_t(n - pos) ? n - pos : size_t(len) + 12;
+    if (!(len == 0 && std::memcmp(p + pos + 4, "IDAT", 4) == 0)) out.insert(out.end(), p + pos, p + pos + chunk);
+    pos += chunk;
+  }
+  return out;
+}
+
 /// Reads a whole file of at most `max_bytes`; errors name the file.
 inline std::vector<uint8_t> read_file_capped(const std::string& path, uint64_t max_bytes, const char* what) {
   std::error_code ec;
@@ -182,6 +255,13 @@ class Image {
       ihdr.bit_depth = p[24];
       ihdr.color_type = p[25];
       ihdr.interlace = p[28];
+    }
+    if (fmt == ImageFormat::jpeg) detail::jpeg_prescan(p, size, name);
+    std::vector<uint8_t> rewritten;
+    if (fmt == ImageFormat::png && detail::png_has_empty_idat(p, size)) {
+      rewritten = detail::png_without_empty_idat(p, size);
+      p = rewritten.data();
+      size = rewritten.size();
     }
     int w = 0, h = 0, comp = 0;
     {

@@ -13,6 +13,10 @@
 //     implementation) in the same TU, before or after tailor, compiles. The configuration
 //     macros tailor sets are saved and restored around the include (push_macro/pop_macro).
 //   - STBI_ASSERT never aborts: a failed internal assertion throws tailor::Error(format).
+//   - Known stb v2.27 defects reachable from a hostile file are fenced off before stb sees
+//     the bytes (image.hpp: detail::jpeg_prescan refuses a DHT segment defining more than
+//     256 codes, which v2.27 writes past its tables on) or made harmless here (allocations
+//     are zeroed, since v2.27 reads decoder state a corrupt JPEG never sets).
 //   - STBI_MALLOC/REALLOC/FREE go to a per-thread allocation tracker (AllocScope): each
 //     decode has a byte budget derived from the header's dimensions (a zlib bomb inside a
 //     small PNG cannot grow stb's output buffer past it), and every block still live when a
@@ -79,7 +83,9 @@ inline void* malloc_(size_t n) {
   Scope* s = current;
   if (!s) return nullptr;  // stb called outside an AllocScope: refuse (stb reports "outofmem")
   if (n > s->budget - s->live || n > (size_t(1) << 40)) { s->over_budget = true; return nullptr; }
-  Block* b = static_cast<Block*>(std::malloc(sizeof(Block) + n));
+  // Zeroed: stb v2.27 reads some fields of its decoder state (e.g. Huffman tables a
+  // corrupt JPEG never defines) before writing them.
+  Block* b = static_cast<Block*>(std::calloc(1, sizeof(Block) + n));
   if (!b) return nullptr;
   b->size = n;
   b->prev = &s->head;
