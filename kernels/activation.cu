@@ -7,8 +7,9 @@ template <class T>
 void bias_activation(T* d_x, const T* d_bias, int64_t rows, int64_t C, Act act, cudaStream_t stream) {
   require(rows >= 0 && C >= 0, "bias_activation", "negative size");
   if (rows * C == 0) return;
-  bias_activation_grid_stride<T><<<grid_stride_blocks(rows * C, 256), 256, 0, stream>>>(d_x, d_bias, rows, C, act);
-  TAILOR_CUDA_CHECK_LAUNCH("bias_activation_grid_stride");
+  const dim3 grid(grid_for(C, 256, "bias_activation"), unsigned(rows < 1024 ? rows : 1024));
+  bias_activation_column_per_thread<T><<<grid, 256, 0, stream>>>(d_x, d_bias, rows, C, act);
+  TAILOR_CUDA_CHECK_LAUNCH("bias_activation_column_per_thread");
 }
 
 #define TAILOR_INSTANTIATE(T) \

@@ -7,13 +7,18 @@
 
 namespace tailor::cuda::kernels {
 
+/// Grid (ceil(C / 256), min(rows, 1024)): a thread owns one column (its bias read once) and
+/// walks rows; no per-element division (an int64 % per element costs as much as the memory
+/// traffic of this memory-bound kernel).
 template <class T>
-__global__ void bias_activation_grid_stride(T* __restrict__ x, const T* __restrict__ bias, int64_t rows, int64_t C,
-                                            Act act) {
-  const int64_t total = rows * C;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
-    const float b = bias ? to_f32(bias[i % C]) : 0.f;
-    x[i] = from_f32<T>(activate(to_f32(x[i]) + b, act));
+__global__ void bias_activation_column_per_thread(T* __restrict__ x, const T* __restrict__ bias, int64_t rows,
+                                                  int64_t C, Act act) {
+  const int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (c >= C) return;
+  const float b = bias ? to_f32(bias[c]) : 0.f;
+  for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
+    T* p = x + r * C + c;
+    *p = from_f32<T>(activate(to_f32(*p) + b, act));
   }
 }
 

@@ -48,9 +48,12 @@ void im2col_nhwc(const T* d_x, T* d_cols, const ConvShape& s, int64_t ldk, cudaS
   require(ldk >= s.patch(), "im2col_nhwc", "row stride smaller than the patch");
   const int64_t Ho = s.out_h(), Wo = s.out_w(), M = s.N * Ho * Wo;
   if (M == 0) return;
-  im2col_nhwc_kernel<T><<<grid_stride_blocks(M * ldk, 256), 256, 0, stream>>>(d_x, d_cols, M, ldk, s.patch(), s.H, s.W,
-                                                                              s.C, s.kw, s.stride, s.pad, Ho, Wo);
-  TAILOR_CUDA_CHECK_LAUNCH("im2col_nhwc_kernel");
+  require(ldk <= (int64_t(1) << 30) && s.C <= (int64_t(1) << 30), "im2col_nhwc", "patch too large");
+  const unsigned grid = unsigned(M < (int64_t(1) << 20) ? M : (int64_t(1) << 20));
+  const int threads = ldk >= 256 ? 256 : ldk >= 128 ? 128 : 64;
+  im2col_nhwc_row_per_block<T><<<grid, threads, 0, stream>>>(d_x, d_cols, M, int(ldk), int(s.patch()), s.H, s.W,
+                                                             int(s.C), int(s.kw), int(s.stride), int(s.pad), Ho, Wo);
+  TAILOR_CUDA_CHECK_LAUNCH("im2col_nhwc_row_per_block");
 }
 
 #define TAILOR_INSTANTIATE(T)                                                                                  \

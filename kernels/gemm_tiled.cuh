@@ -99,20 +99,28 @@ __global__ void __launch_bounds__(kGemmThreads)
   }
 }
 
-/// im2col over NHWC, one thread per element of the (M, ldk) column matrix.
+/// im2col over NHWC, one block per output row m = (n, oy, ox): the row's image coordinates
+/// are decoded once per thread, and the patch index k = (ky, kx, c) with 32-bit arithmetic
+/// (per-element 64-bit divisions would cost more than the copy itself).
 template <class T>
-__global__ void im2col_nhwc_kernel(const T* __restrict__ x, T* __restrict__ cols, int64_t M, int64_t ldk,
-                                   int64_t patch, int64_t H, int64_t W, int64_t C, int64_t kw, int64_t stride,
-                                   int64_t pad, int64_t Ho, int64_t Wo) {
-  const int64_t total = M * ldk;
+__global__ void im2col_nhwc_row_per_block(const T* __restrict__ x, T* __restrict__ cols, int64_t M, int ldk, int patch,
+                                          int64_t H, int64_t W, int C, int kw, int stride, int pad, int64_t Ho,
+                                          int64_t Wo) {
   const T zero = from_f32<T>(0.f);
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t k = i % ldk, m = i / ldk;
-    if (k >= patch) { cols[i] = zero; continue; }
-    const int64_t c = k % C, kx = (k / C) % kw, ky = k / (C * kw);
+  for (int64_t m = blockIdx.x; m < M; m += gridDim.x) {
     const int64_t ox = m % Wo, oy = (m / Wo) % Ho, n = m / (Wo * Ho);
-    const int64_t iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
-    cols[i] = (iy < 0 || iy >= H || ix < 0 || ix >= W) ? zero : x[((n * H + iy) * W + ix) * C + c];
+    const int64_t y0 = oy * stride - pad, x0 = ox * stride - pad;
+    const T* img = x + n * H * W * C;
+    T* row = cols + m * ldk;
+    for (int k = threadIdx.x; k < ldk; k += blockDim.x) {
+      if (k >= patch) {
+        row[k] = zero;
+        continue;
+      }
+      const int c = k % C, t = k / C, kx = t % kw, ky = t / kw;
+      const int64_t iy = y0 + ky, ix = x0 + kx;
+      row[k] = (iy < 0 || iy >= H || ix < 0 || ix >= W) ? zero : img[(iy * W + ix) * C + c];
+    }
   }
 }
 
