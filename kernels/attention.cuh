@@ -58,9 +58,11 @@ __global__ void __launch_bounds__(kAttnWarps * kWarp)
 
   for (int k0 = 0; k0 < Tlen; k0 += kAttnKTile) {
     __syncthreads();  // the previous tile is consumed (and, the first time, Qs is written)
-    for (int i = threadIdx.x; i < kAttnKTile * D; i += blockDim.x) {
-      const int j = i / D, d = i % D, t = k0 + j;
-      const bool in = t < Tlen;
+    // Whole kD-wide rows, zero past D: lanes owning output dims >= D then accumulate zeros,
+    // not uninitialised shared memory (compute-sanitizer initcheck stays clean).
+    for (int i = threadIdx.x; i < kAttnKTile * kD; i += blockDim.x) {
+      const int j = i / kD, d = i % kD, t = k0 + j;
+      const bool in = t < Tlen && d < D;
       const T* r = base + int64_t(t) * row_stride;
       Ks[j][d] = in ? to_f32(r[C + d]) : 0.f;
       Vs[j][d] = in ? to_f32(r[2 * C + d]) : 0.f;
