@@ -3,7 +3,8 @@
 //
 // The CPU models (models/resnet50.hpp, models/bert.hpp) and the GPU ones (tailor/cuda.hpp)
 // load the same bundles; a command declares the options with device_options(args) where it
-// reads its others, then builds an ImageTower / TextTower instead of the model directly.
+// reads its others, then builds an ImageTower / TextTower instead of the model directly. Both
+// return the CPU models' output types, so the printing code does not change.
 // `--device cuda` on a machine without a usable GPU (or a build without the CUDA backend)
 // fails with the tailor::Error(ErrorCode::device) cuda::require_device gives: what is
 // missing and the hint to use --device cpu. The CPU path is unchanged.
@@ -20,7 +21,9 @@
 #include "tailor/image/image.hpp"
 #include "tailor/image/preprocess.hpp"
 #include "tailor/io/bundle.hpp"
+#include "tailor/models/bert.hpp"
 #include "tailor/models/resnet50.hpp"
+#include "tailor/text/tokenizer.hpp"
 
 namespace tailor::cli {
 
@@ -106,6 +109,99 @@ class ImageTower {
   std::unique_ptr<cuda::ResNet50> gpu_;
   std::optional<cuda::ResNetSession> gpu_session_;
   std::vector<float> batch_;
+};
+
+/// The BERT text tower on opt.device: the bundle's tokenizer, then the CPU or GPU model.
+class TextTower {
+ public:
+  /// A "bert" bundle, or the text tower of a "tryon" one (config()["text"], prefix "text.").
+  TextTower(const Bundle& b, const Options& opt) {
+    const bool tryon = b.arch() == "tryon";
+    if (tryon && !b.config().contains("text"))
+      detail::fail(ErrorCode::format, b.path() + ": tailor.config has no \"text\" object", "convert the checkpoint again");
+    if (opt.device == Device::cuda) {
+      gpu_ = tryon ? std::make_unique<cuda::Bert>(b, b.config()["text"], "text.", opt) : std::make_unique<cuda::Bert>(b, opt);
+      gpu_session_.emplace(gpu_->session());
+      tokenizer_ = std::make_shared<const BertTokenizer>(BertTokenizer::from_vocab(
+          b.vocab(), gpu_->config().tokenizer, opt.limits, b.path() + ": tailor.vocab"));
+    } else {
+      cpu_ = tryon ? std::make_unique<Bert>(b, b.config()["text"], "text.", opt) : std::make_unique<Bert>(b, opt);
+      cpu_session_.emplace(cpu_->session());
+    }
+  }
+  const BertConfig& config() const noexcept { return cpu_ ? cpu_->config() : gpu_->config(); }
+
+  /// Sentence embeddings (B, H) of the texts, tokenized and truncated to max_length (0: the
+  /// bundle's model_max_length), as BertSession::embed.
+  std::vector<std::vector<float>> embed(const std::vector<std::string>& texts, Pooling p, bool normalize,
+                                        int64_t max_length) {
+    if (cpu_session_) return cpu_session_->embed(texts, p, normalize, max_length);
+    TAILOR_CHECK(p != Pooling::none, ErrorCode::invalid_argument,
+                 "a sentence embedding needs a pooling (cls, mean or pooler)", "");
+    const std::vector<Encoding> enc = encode(texts, max_length);
+    cuda::BertRequest req;
+    req.sentence = p == Pooling::cls ? cuda::Pooling::cls : p == Pooling::mean ? cuda::Pooling::mean
+                                                                               : cuda::Pooling::pooler;
+    req.normalize = normalize ? 1 : 0;
+    const cuda::BertOutput o = gpu_session_->forward(views(enc), req);
+    std::vector<std::vector<float>> out(texts.size());
+    for (size_t i = 0; i < out.size(); ++i)
+      out[i].assign(o.sentence.begin() + int64_t(i) * o.hidden, o.sentence.begin() + int64_t(i + 1) * o.hidden);
+    return out;
+  }
+
+  /// BertModel's outputs for the texts, laid out as BertSession::forward lays them out
+  /// (each sequence's rows back to back, no padding).
+  BertOutput forward(const std::vector<std::string>& texts, int64_t max_length) {
+    if (cpu_session_) return cpu_session_->forward(cpu_session_->encode(texts, max_length));
+    const std::vector<Encoding> enc = encode(texts, max_length);
+    const BertConfig& c = config();
+    cuda::BertRequest req;
+    req.last_hidden_state = true;
+    req.pooled = c.has_pooler;
+    req.logits = c.num_labels > 0;
+    req.sentence = cuda::Pooling::none;
+    const cuda::BertOutput g = gpu_session_->forward(views(enc), req);
+    BertOutput out;
+    out.hidden_size = g.hidden;
+    out.num_labels = g.num_labels;
+    out.offsets.assign(1, 0);
+    for (size_t i = 0; i < enc.size(); ++i) {
+      const int64_t len = int64_t(enc[i].ids.size());
+      const float* rows = g.last_hidden_state.data() + int64_t(i) * g.seq_len * g.hidden;
+      out.last_hidden_state.insert(out.last_hidden_state.end(), rows, rows + len * g.hidden);
+      out.attention_mask.insert(out.attention_mask.end(), size_t(len), uint8_t(1));
+      out.offsets.push_back(out.offsets.back() + len);
+    }
+    out.pooled = g.pooled;
+    out.logits = g.logits;
+    return out;
+  }
+
+ private:
+  std::vector<Encoding> encode(const std::vector<std::string>& texts, int64_t max_length) const {
+    const BertConfig& c = config();
+    TAILOR_CHECK(max_length >= 0 && max_length <= c.max_position_embeddings, ErrorCode::invalid_argument,
+                 "max length " + std::to_string(max_length) + " is outside 1.." +
+                     std::to_string(c.max_position_embeddings) + " (max_position_embeddings)",
+                 "");
+    EncodeOptions eo;
+    eo.max_length = max_length > 0 ? max_length : std::min(c.tokenizer.model_max_length, c.max_position_embeddings);
+    return tokenizer_->encode_batch(texts, eo);
+  }
+  static std::vector<cuda::TokenSequence> views(const std::vector<Encoding>& enc) {
+    std::vector<cuda::TokenSequence> v;
+    for (const Encoding& e : enc)
+      v.push_back({e.ids.data(), e.type_ids.empty() ? nullptr : e.type_ids.data(),
+                   e.attention_mask.empty() ? nullptr : e.attention_mask.data(), int64_t(e.ids.size())});
+    return v;
+  }
+
+  std::unique_ptr<Bert> cpu_;
+  std::optional<BertSession> cpu_session_;
+  std::unique_ptr<cuda::Bert> gpu_;
+  std::optional<cuda::BertSession> gpu_session_;
+  std::shared_ptr<const BertTokenizer> tokenizer_;
 };
 
 }  // namespace tailor::cli
