@@ -48,7 +48,7 @@ stage_begin environment
   command -v g++ && g++ --version | head -1
   cmake --version | head -1
   ninja --version 2>/dev/null || echo "ninja: missing"
-  command -v compute-sanitizer || echo "compute-sanitizer: not on PATH"
+  command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null || echo "compute-sanitizer: not on PATH"
   python3 -c "import sys, torch, torchvision, transformers, numpy, safetensors; print('python', sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.version.cuda, 'gpu', torch.cuda.is_available(), 'torchvision', torchvision.__version__, 'transformers', transformers.__version__, 'numpy', numpy.__version__, 'safetensors', safetensors.__version__)" 2>&1
   nvcc_dir=$(dirname "$(command -v nvcc 2>/dev/null || echo /usr/local/cuda/bin/nvcc)")
   ls "$nvcc_dir/../lib64" 2>/dev/null | grep -E "^libcublas(Lt)?\.so" | head -4 || true
@@ -103,10 +103,12 @@ fi
 
 # ---- 4. compute-sanitizer memcheck on the kernel tests -------------------------------------
 stage_begin memcheck
-if [ $built = 1 ] && [ $have_gpu = 1 ] && command -v compute-sanitizer >/dev/null; then
+san=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer \
+      /usr/local/cuda*/compute-sanitizer/compute-sanitizer /opt/nvidia/*/compute-sanitizer 2>/dev/null | head -1)
+if [ $built = 1 ] && [ $have_gpu = 1 ] && [ -n "$san" ]; then
   t=$(box 75 150)
   # Our kernels only: the cuBLASLt-only case is cuBLAS's code and slow under the tool.
-  (cd "$build" && timeout "$t" compute-sanitizer --tool memcheck --leak-check no --error-exitcode 99 \
+  (cd "$build" && timeout "$t" "$san" --tool memcheck --leak-check no --error-exitcode 99 \
       ./tests/cuda/test_cuda_kernels -tce="*cuBLASLt GEMMs*" 2>&1) >"$OUT/memcheck.log"
   rc=$?
   summary=$(grep -E "ERROR SUMMARY" "$OUT/memcheck.log" | tail -1)
@@ -117,7 +119,7 @@ if [ $built = 1 ] && [ $have_gpu = 1 ] && command -v compute-sanitizer >/dev/nul
   else stage_end memcheck "ERRORS rc=$rc ($summary; see memcheck.log)"; fi
   tail -5 "$OUT/memcheck.log"
 else
-  stage_end memcheck "skipped (build=$built gpu=$have_gpu sanitizer=$(command -v compute-sanitizer >/dev/null && echo yes || echo no))"
+  stage_end memcheck "skipped (build=$built gpu=$have_gpu compute-sanitizer=${san:-not found})"
 fi
 
 # ---- 5. kernel benchmarks ------------------------------------------------------------------
