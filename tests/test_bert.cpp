@@ -27,7 +27,7 @@ struct TinyBert {
 
 /// A random BERT: vocab 40, H 24, 3 heads, I 40, 2 layers, 32 positions, pooler, `labels` labels.
 TinyBert make_tiny(const std::string& act = "gelu", int labels = 3, bool pooler = true, const std::string& prefix = "",
-                   const std::string& arch = "bert", uint32_t seed = 1) {
+                   const std::string& arch = "bert", uint32_t seed = 1, bool special_vocab = true) {
   TinyBert t;
   t.config = {{"vocab_size", 40},      {"hidden_size", 24},           {"num_hidden_layers", 2},
               {"num_attention_heads", 3}, {"intermediate_size", 40},  {"max_position_embeddings", 32},
@@ -46,8 +46,8 @@ TinyBert make_tiny(const std::string& act = "gelu", int labels = 3, bool pooler 
     ts.push_back(st);
     t.w[s.name] = std::move(v);
   }
-  std::string vocab;
-  for (int i = 0; i < 40; ++i) vocab += "tok" + std::to_string(i) + "\n";
+  std::string vocab = special_vocab ? "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nhello\nworld\n##s\nthe\n" : "";
+  for (int i = special_vocab ? 9 : 0; i < 40; ++i) vocab += "tok" + std::to_string(i) + "\n";
   auto meta = test::bundle_meta(arch, arch == "bert" ? t.config : nlohmann::json{{"text", t.config}}, vocab);
   t.bytes = test::st_file(ts, meta);
   return t;
@@ -385,6 +385,42 @@ TEST_CASE("bad inputs are errors naming the problem, and the session stays usabl
   const Bert small(b, lim);
   BertSession s2 = small.session();
   CHECK_THROWS_AS(s2.forward({seq(ok), seq(ok), seq(ok)}), Error);
+}
+
+TEST_CASE("embed: texts through the model's tokenizer, default pooling from the bundle") {
+  const TinyBert t = make_tiny();
+  const Bundle b = Bundle::from_memory(t.bytes.data(), t.bytes.size(), "tiny");
+  const Bert model(b);
+  BertSession s = model.session();
+  const std::vector<std::string> texts = {"hello world", "", "The worlds, hello!", "tok12 tok13 hello tok39"};
+  const auto enc = s.encode(texts);
+  REQUIRE(enc.size() == 4);
+  CHECK(enc[0].ids == std::vector<int32_t>{2, 5, 6, 3});      // [CLS] hello world [SEP]
+  CHECK(enc[1].ids == std::vector<int32_t>{2, 3});            // empty text: [CLS] [SEP]
+  CHECK(enc[2].ids == std::vector<int32_t>{2, 8, 6, 7, 1, 5, 1, 3});  // the world ##s [UNK] hello [UNK]
+  // The bundle's default: mean pooling (config "tailor"), not normalised.
+  const auto e = s.embed(texts);
+  const BertOutput o = s.forward(enc);
+  for (size_t i = 0; i < texts.size(); ++i) {
+    const auto want = o.sentence_embedding(i, Pooling::mean, false);
+    CHECK(e[i] == want);
+  }
+  // Truncation to max_length tokens ([CLS] + 2 + [SEP]).
+  const auto enc2 = s.encode({"hello world hello world hello"}, 4);
+  CHECK(enc2[0].ids.size() == 4);
+  CHECK_THROWS_AS(s.encode({"x"}, 33), Error);  // over max_position_embeddings
+  // Padded encodings (encode_batch with padding) give the same results as unpadded ones.
+  EncodeOptions eo;
+  eo.padding = PaddingStrategy::longest;
+  const BertOutput padded = s.forward(model.tokenizer().encode_batch(texts, eo));
+  CHECK(padded.last_hidden_state == o.last_hidden_state);
+  // A vocab without [CLS] / [SEP] still runs on ids; only the text entry points refuse.
+  const TinyBert nv = make_tiny("gelu", 3, true, "", "bert", 1, false);
+  const Bundle b2 = Bundle::from_memory(nv.bytes.data(), nv.bytes.size(), "no-specials");
+  const Bert m2(b2);
+  BertSession s2 = m2.session();
+  CHECK(s2.forward(std::vector<std::vector<int32_t>>{{1, 2, 3}}).size() == 1);
+  CHECK_THROWS_AS(s2.embed({"hello"}), Error);
 }
 
 TEST_CASE("pooling names round-trip") {

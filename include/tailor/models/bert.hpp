@@ -48,6 +48,7 @@
 #include "tailor/nn/gemm.hpp"
 #include "tailor/nn/layernorm.hpp"
 #include "tailor/nn/pooling_text.hpp"
+#include "tailor/text/tokenizer.hpp"
 
 namespace tailor {
 
@@ -370,8 +371,15 @@ class Bert {
   /// config()["text"]) and `prefix` its tensors' prefix ("text.").
   Bert(const Bundle& b, const json& config, const std::string& prefix, const Options& opt)
       : cfg_(detail::validate_bert(b, config, prefix, prefix.empty() ? "tailor.config" : "tailor.config." + trim_dot(prefix))),
-        opt_(opt),
-        vocab_(b.vocab()) {
+        opt_(opt) {
+    // The model runs on ids alone; a vocab the tokenizer refuses (no [CLS] / [SEP]) only
+    // disables the text entry points (embed), with the tokenizer's error.
+    try {
+      tokenizer_ = std::make_shared<const BertTokenizer>(
+          BertTokenizer::from_vocab(b.vocab(), cfg_.tokenizer, opt.limits, b.path() + ": tailor.vocab"));
+    } catch (const Error& e) {
+      tokenizer_error_ = e.what();
+    }
     TAILOR_CHECK(opt.threads >= 0 && opt.threads <= 1024, ErrorCode::invalid_argument,
                  "thread count " + std::to_string(opt.threads) + " out of range", "use 0 (auto) or 1..1024");
     embeddings_.load(b, prefix + "embeddings.", cfg_);
@@ -382,8 +390,15 @@ class Bert {
 
   const BertConfig& config() const noexcept { return cfg_; }
   const Options& options() const noexcept { return opt_; }
-  /// The WordPiece vocab (tailor.vocab) the model was converted with.
-  const std::string& vocab() const noexcept { return vocab_; }
+  /// The model's tokenizer: the bundle's vocab and tokenizer flags (BertTokenizerFast's
+  /// behaviour, text/tokenizer.hpp).
+  /// Throws when the bundle's vocab cannot make a BERT tokenizer (no [CLS] or [SEP]).
+  const BertTokenizer& tokenizer() const {
+    if (!tokenizer_)
+      detail::fail(ErrorCode::format, "this model has no usable tokenizer: " + tokenizer_error_,
+                   "pass token ids to BertSession::forward, or convert the model with its vocab.txt");
+    return *tokenizer_;
+  }
   /// A per-thread session (scratch + a ThreadPool of options().threads). The model must
   /// outlive it.
   BertSession session() const;
@@ -401,7 +416,8 @@ class Bert {
 
   BertConfig cfg_;
   Options opt_;
-  std::string vocab_;
+  std::shared_ptr<const BertTokenizer> tokenizer_;  // null when the vocab cannot make one
+  std::string tokenizer_error_;
   modeling_bert::BertEmbeddings embeddings_;
   modeling_bert::BertEncoder encoder_;
   modeling_bert::BertPooler pooler_;
@@ -455,6 +471,32 @@ class BertSession {
   /// forward() over token id lists (one segment, every token attended).
   BertOutput forward(const std::vector<std::vector<int32_t>>& ids) { return forward(views(ids)); }
 
+  /// forward() over the tokenizer's encodings (padded or not: trailing padding is dropped).
+  BertOutput forward(const std::vector<Encoding>& batch) { return forward(views(batch)); }
+
+  /// Tokenizes the texts with the model's tokenizer (truncated to max_length tokens; 0: the
+  /// bundle's model_max_length) and returns their sentence embeddings (B, H).
+  std::vector<std::vector<float>> embed(const std::vector<std::string>& texts, Pooling p, bool normalize,
+                                        int64_t max_length = 0) {
+    return sentence_embeddings(views(encode(texts, max_length)), p, normalize);
+  }
+  /// embed() with the bundle's default pooling and normalisation (tailor.pooling / normalize).
+  std::vector<std::vector<float>> embed(const std::vector<std::string>& texts) {
+    const BertConfig& c = model_->cfg_;
+    return embed(texts, pooling_from_name(c.pooling), c.normalize);
+  }
+  /// The texts tokenized as embed() does, unpadded.
+  std::vector<Encoding> encode(const std::vector<std::string>& texts, int64_t max_length = 0) {
+    const BertConfig& c = model_->cfg_;
+    TAILOR_CHECK(max_length >= 0 && max_length <= c.max_position_embeddings, ErrorCode::invalid_argument,
+                 "max length " + std::to_string(max_length) + " is outside 1.." + std::to_string(c.max_position_embeddings) +
+                     " (max_position_embeddings)",
+                 "");
+    EncodeOptions eo;
+    eo.max_length = max_length > 0 ? max_length : std::min(c.tokenizer.model_max_length, c.max_position_embeddings);
+    return model_->tokenizer().encode_batch(texts, eo, pool_.get());
+  }
+
   /// Sentence embeddings (B, H) only, without keeping the hidden states of the batch:
   /// pooling cls, mean or pooler; L2-normalised when `normalize`.
   std::vector<std::vector<float>> sentence_embeddings(const std::vector<BertSequence>& batch, Pooling p,
@@ -498,6 +540,20 @@ class BertSession {
   using ChunkFn = std::function<void(size_t first, size_t count, const float* x, int64_t ldx, const uint8_t* keep,
                                      const float* pooled)>;
 
+  static std::vector<BertSequence> views(const std::vector<Encoding>& batch) {
+    std::vector<BertSequence> v(batch.size());
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const Encoding& e = batch[i];
+      TAILOR_CHECK(e.type_ids.size() == e.ids.size() && e.attention_mask.size() == e.ids.size(),
+                   ErrorCode::invalid_argument, "encoding " + std::to_string(i) + ": ids, type ids and mask differ in length",
+                   "");
+      v[i].ids = e.ids.data();
+      v[i].type_ids = e.type_ids.data();
+      v[i].attention_mask = e.attention_mask.data();
+      v[i].length = int64_t(e.ids.size());
+    }
+    return v;
+  }
   static std::vector<BertSequence> views(const std::vector<std::vector<int32_t>>& ids) {
     std::vector<BertSequence> v(ids.size());
     for (size_t i = 0; i < ids.size(); ++i) {
