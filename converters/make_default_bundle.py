@@ -47,10 +47,10 @@ def build_checkpoint(path: str) -> None:
 
     src = minilm_dir()
     text_config = transformers.BertConfig.from_pretrained(src)
+    image = convert_resnet50.make_random_resnet50(SEED)
     torch.manual_seed(SEED)
     model = ImageTextModel(text_config, HeadConfig(image_feature="pooled", text_feature="mean",
-                                                   fusion="concat_linear", n_out=1))
-    model.image_encoder = convert_resnet50.make_random_resnet50(SEED)
+                                                   fusion="concat_linear", n_out=1), image_encoder=image)
     missing, unexpected = model.text_encoder.load_state_dict(load_file(os.path.join(src, "model.safetensors")),
                                                              strict=False)
     # position_ids is a buffer some checkpoints carry; nothing else may differ.

@@ -81,11 +81,14 @@ class HeadConfig:
 class ImageTextModel(nn.Module):
     """ResNet50 image tower + BERT text tower + fusion head -> n_out logits."""
 
-    def __init__(self, text_config: transformers.BertConfig, head: HeadConfig | None = None):
+    def __init__(self, text_config: transformers.BertConfig, head: HeadConfig | None = None,
+                 image_encoder: nn.Module | None = None):
+        """image_encoder: a torchvision ResNet to use instead of a fresh resnet50() (e.g. one
+        with pretrained weights, or another Bottleneck depth); its fc must have num_classes outputs."""
         super().__init__()
         self.head_config = head = head or HeadConfig()
         head.validate()
-        self.image_encoder = torchvision.models.resnet50(weights=None, num_classes=head.num_classes)
+        self.image_encoder = image_encoder or torchvision.models.resnet50(weights=None, num_classes=head.num_classes)
         if head.text_feature == "logits":
             cfg = transformers.BertConfig.from_dict(dict(text_config.to_dict(), num_labels=head.num_labels))
             self.text_encoder = transformers.BertForSequenceClassification(cfg)
