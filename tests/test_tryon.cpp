@@ -1,0 +1,184 @@
+// tests/test_tryon.cpp: the try-on model on a small random tryon bundle built in memory
+// (ResNet blocks [1, 1, 1, 1] on 64 x 64 crops, a 2-layer BERT, each head): the API paths
+// agree with each other (score, rank, rank_images, cached features), 8 threads sharing one
+// model get exactly the sequential results, the CAM cells sum to the image part, and bad
+// inputs are errors. Parity with PyTorch is converters/tests/test_tryon.py.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <random>
+#include <thread>
+
+#include "st_builder.hpp"
+#include "tailor/models/tryon.hpp"
+
+using namespace tailor;
+using namespace tailor::test;
+
+namespace {
+
+StTensor random_tensor(const std::string& name, const Shape& s, std::mt19937& g, float scale) {
+  std::normal_distribution<float> d(0.f, scale);
+  StTensor t{name, DType::F32, s, std::string(size_t(s.numel()) * 4, '\0')};
+  for (int64_t i = 0; i < s.numel(); ++i) {
+    const float v = d(g);
+    std::memcpy(&t.bytes[size_t(i) * 4], &v, 4);
+  }
+  return t;
+}
+
+std::string vocab_text() {
+  std::string v = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n";
+  for (const char* w : {"a", "red", "dress", "black", "jeans", "blue", "coat", "with", "##s", "pocket", "wool",
+                        "summer", "green", "silk", "shirt"})
+    v += std::string(w) + "\n";
+  return v;
+}
+
+/// A complete tryon bundle (bytes) for the given head.
+std::string tiny_tryon(const json& head, uint32_t seed = 1, int num_labels = 3) {
+  std::mt19937 g(seed);
+  const json image = {{"layers", {1, 1, 1, 1}}, {"num_classes", 5}};
+  json text = {{"vocab_size", 20}, {"hidden_size", 16}, {"num_hidden_layers", 2}, {"num_attention_heads", 2},
+               {"intermediate_size", 32}, {"max_position_embeddings", 64}, {"type_vocab_size", 2},
+               {"hidden_act", "gelu"}, {"num_labels", num_labels}, {"has_pooler", true}};
+  const ResNetConfig rc = ResNetConfig::from_json(image, "t");
+  const BertConfig bc = BertConfig::from_json(text, "t");
+  const FusionHeadConfig hc = FusionHeadConfig::from_json(head, "t");
+  const int64_t d_img = hc.image_feature == "pooled" ? 2048 : 5, d_txt = hc.text_feature == "logits" ? 3 : 16;
+  std::vector<StTensor> ts;
+  for (const auto& s : rc.tensor_specs()) {
+    // Kaiming-like scale keeps the activations finite and of order 1 through the blocks.
+    const float fan_in = s.shape.rank == 4 ? float(s.shape[1] * s.shape[2] * s.shape[3]) : float(s.shape[s.shape.rank - 1]);
+    ts.push_back(random_tensor("image." + s.name, s.shape, g, s.shape.rank == 1 ? 0.05f : std::sqrt(1.f / fan_in)));
+  }
+  for (const auto& s : bc.tensor_specs()) ts.push_back(random_tensor("text." + s.name, s.shape, g, 0.2f));
+  for (const auto& s : hc.tensor_specs(d_img, d_txt)) ts.push_back(random_tensor("head." + s.name, s.shape, g, 0.1f));
+  auto meta = bundle_meta("tryon", {{"image", image}, {"text", text}, {"head", head}}, vocab_text());
+  meta["tailor.transforms"] = "[\"bn_folded\"]";
+  meta["tailor.untrained"] = "[\"image\", \"text\", \"head\"]";
+  meta["tailor.preprocess"] = R"({"resize": 72, "crop": 64, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]})";
+  return st_file(ts, meta);
+}
+
+Image random_image(int w, int h, uint32_t seed) {
+  std::mt19937 g(seed);
+  std::vector<uint8_t> px(size_t(w) * size_t(h) * 3);
+  for (size_t i = 0; i < px.size(); ++i) px[i] = uint8_t((i * 7 + (g() & 63)) & 0xff);
+  return Image::from_rgb(px.data(), w, h);
+}
+
+const std::vector<std::string> kTexts = {"a red summer dress", "black jeans with pockets", "a blue wool coat",
+                                         "green silk shirt", "", "a a a a a a a a a a a a red dress"};
+
+}  // namespace
+
+TEST_CASE("score, rank, rank_images and cached features agree") {
+  for (const char* fusion : {"concat_linear", "concat_mlp", "late"}) {
+    CAPTURE(std::string(fusion));
+    const std::string bytes = tiny_tryon({{"fusion", fusion}, {"image_feature", "pooled"}, {"text_feature", "mean"},
+                                          {"n_out", 1}, {"mlp_hidden", 8}});
+    const Bundle b = Bundle::from_memory(bytes.data(), bytes.size(), "tiny-tryon");
+    Options opt;
+    opt.threads = 2;
+    const TryOn model(b, opt);
+    CHECK(model.untrained() == std::vector<std::string>{"image", "text", "head"});
+    TryOnSession s = model.session();
+    const Image img = random_image(90, 70, 3);
+    const auto ranked = s.rank(img, kTexts);
+    REQUIRE(ranked.size() == kTexts.size());
+    for (size_t i = 1; i < ranked.size(); ++i) CHECK(ranked[i - 1].logit >= ranked[i].logit);
+    for (const auto& r : ranked) {
+      const Score sc = s.score(img, kTexts[r.index]);
+      CHECK(sc.logit() == doctest::Approx(r.logit).epsilon(1e-6));
+      CHECK(sc.probability() == doctest::Approx(1.0 / (1.0 + std::exp(-double(sc.logit())))).epsilon(1e-6));
+    }
+    const auto top2 = s.rank(img, kTexts, 2);
+    CHECK(top2.size() == 2);
+    CHECK(top2[0].index == ranked[0].index);
+    // One text against several images.
+    const std::vector<Image> imgs = {random_image(64, 64, 1), random_image(120, 80, 2), img};
+    const auto by_image = s.rank_images(imgs, kTexts[0], 0, 2);
+    REQUIRE(by_image.size() == 3);
+    for (const auto& r : by_image) CHECK(s.score(imgs[r.index], kTexts[0]).logit() == doctest::Approx(r.logit).epsilon(1e-6));
+    // The timings of the last call are filled in.
+    const TryOnTimings& t = s.timings();
+    CHECK(t.image_tower > 0);
+    CHECK(t.text_tower > 0);
+  }
+}
+
+TEST_CASE("8 threads sharing one model get exactly the sequential results") {
+  const std::string bytes = tiny_tryon({{"fusion", "concat_mlp"}, {"image_feature", "logits"}, {"text_feature", "pooler"},
+                                        {"n_out", 3}, {"mlp_hidden", 8}});
+  const Bundle b = Bundle::from_memory(bytes.data(), bytes.size(), "tiny-tryon");
+  Options opt;
+  opt.threads = 1;
+  const TryOn model(b, opt);
+  std::vector<Image> imgs;
+  for (uint32_t i = 0; i < 4; ++i) imgs.push_back(random_image(64 + int(i) * 9, 64 + int(i) * 5, i));
+  std::vector<std::vector<float>> want;
+  {
+    TryOnSession s = model.session();
+    for (const auto& img : imgs)
+      for (const auto& t : kTexts) want.push_back(s.score(img, t).probabilities);
+  }
+  std::vector<std::vector<std::vector<float>>> got(8);
+  std::vector<std::thread> threads;
+  for (int k = 0; k < 8; ++k)
+    threads.emplace_back([&, k] {
+      TryOnSession s = model.session();
+      for (const auto& img : imgs)
+        for (const auto& t : kTexts) got[size_t(k)].push_back(s.score(img, t).probabilities);
+    });
+  for (auto& th : threads) th.join();
+  for (int k = 0; k < 8; ++k) CHECK(got[size_t(k)] == want);  // bit for bit
+}
+
+TEST_CASE("explanations: CAM cells sum to the image part, tokens to the text part") {
+  const std::string bytes = tiny_tryon({{"fusion", "late"}, {"image_feature", "pooled"}, {"text_feature", "mean"}, {"n_out", 2}});
+  const Bundle b = Bundle::from_memory(bytes.data(), bytes.size(), "tiny-tryon");
+  Options opt;
+  opt.threads = 2;
+  const TryOn model(b, opt);
+  TryOnSession s = model.session();
+  const Image img = random_image(100, 64, 9);
+  const Explanation ex = s.explain(img, "a green silk shirt");
+  CHECK(ex.image_method == "cam");
+  CHECK(ex.token_method == "exact");
+  CHECK(ex.grid_h == 2);  // 64 / 32
+  double cells = 0, toks = 0;
+  for (float v : ex.map) cells += v;
+  for (float v : ex.token_contributions) toks += v;
+  CHECK(cells == doctest::Approx(ex.image_part).epsilon(1e-5));
+  CHECK(toks == doctest::Approx(ex.text_part).epsilon(1e-5));
+  // logit = image part + text part + bias, exactly for a linear head.
+  CHECK(ex.logit == doctest::Approx(ex.image_part + ex.text_part + model.head().bias(ex.output)).epsilon(1e-5));
+  CHECK(ex.tokens.front() == "[CLS]");
+  CHECK(ex.tokens.back() == "[SEP]");
+  // The crop box: Resize(72) of 100x64 -> 112x72, CenterCrop(64) at (24, 4) -> photo pixels.
+  CHECK(ex.crop.x0 == doctest::Approx(24 * 100.0 / 112));
+  CHECK(ex.crop.x1 == doctest::Approx(88 * 100.0 / 112));
+  CHECK(ex.crop.y0 == doctest::Approx(4 * 64.0 / 72));
+}
+
+TEST_CASE("bad inputs are errors, and the session stays usable") {
+  const std::string bytes = tiny_tryon({{"fusion", "concat_linear"}, {"image_feature", "pooled"}, {"text_feature", "cls"}});
+  const Bundle b = Bundle::from_memory(bytes.data(), bytes.size(), "tiny-tryon");
+  const TryOn model(b);
+  TryOnSession s = model.session();
+  CHECK_THROWS_WITH_AS(s.rank(random_image(64, 64, 1), {}), doctest::Contains("no texts"), Error);
+  CHECK_THROWS_WITH_AS(s.rank_images({}, "x"), doctest::Contains("no images"), Error);
+  CHECK(std::isfinite(s.score(random_image(64, 64, 1), "a red dress").logit()));
+  // A bert bundle is not a tryon bundle.
+  const std::string bert = st_file(tensors_for(BertConfig::from_json(tiny_bert_config(), "t").tensor_specs()),
+                                   bundle_meta("bert", tiny_bert_config(), tiny_vocab()));
+  const Bundle bb = Bundle::from_memory(bert.data(), bert.size(), "bert.safetensors");
+  CHECK_THROWS_WITH_AS(TryOn{bb}, doctest::Contains("is a 'bert' bundle, not a tryon one"), Error);
+  // A head that reads the text classifier's logits needs one.
+  const std::string no_cls =
+      tiny_tryon({{"fusion", "concat_linear"}, {"image_feature", "pooled"}, {"text_feature", "logits"}}, 1, 0);
+  const Bundle nc = Bundle::from_memory(no_cls.data(), no_cls.size(), "tiny-tryon");
+  CHECK_THROWS_WITH_AS(TryOn{nc}, doctest::Contains("head.text_feature is 'logits' but the text tower has no classifier"),
+                       Error);
+}
