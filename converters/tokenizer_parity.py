@@ -2,6 +2,7 @@
 """Expected WordPiece encodings from HF BertTokenizerFast, for tailor's tokenizer parity test.
 
     python converters/tokenizer_parity.py fixtures OUT_DIR     # what ctest's tokenizer_fixtures runs
+    python converters/tokenizer_parity.py crosscheck --bin build/tailor   # bigger, through the CLI (minutes)
 
 writes, built fresh every time from what is installed (nothing here is committed data):
   OUT_DIR/texts.hex          one text a line, its raw bytes in hex (invalid UTF-8 included)
@@ -439,15 +440,82 @@ def write_fixtures(out_dir: str, min_texts: int):
           f"({summary['seconds']} s)", file=sys.stderr)
 
 
+def crosscheck(tailor_bin: str, n_prose: int, n_random: int, seed: int):
+    """A larger, slower check than the ctest suite, through `tailor tokenize`: up to n_prose
+    lines of every man page language installed (English included) and every message catalog
+    under /usr/share/locale, plus n_random random strings weighted to the characters the
+    tables treat specially; uncased and cased, against BertTokenizerFast batch calls."""
+    import gettext
+    import subprocess
+    from tokenizer_unicode import probe
+    rng = random.Random(seed)
+    langs = sorted({os.path.basename(os.path.dirname(d)) for d in glob.glob("/usr/share/man/*/man1")}) + [""]
+    texts = []
+    for lines in man_page_texts(max(1, n_prose // max(1, len(langs))), rng, langs=langs, max_files=400).values():
+        texts.extend(lines)
+    for f in sorted(glob.glob("/usr/share/locale/*/LC_MESSAGES/*.mo")):
+        try:
+            with open(f, "rb") as fh:
+                cat = gettext.GNUTranslations(fh)
+        except Exception:
+            continue
+        for v in cat._catalog.values():
+            if isinstance(v, str):
+                texts.extend(p.encode("utf-8", "surrogatepass") for p in v.split("\n") if p.strip())
+    rng.shuffle(texts)
+    texts = texts[:n_prose]
+    if n_random:
+        t = probe()
+        special = sorted(t["punctuation"] | t["mark"] | t["clean_space"] | t["whitespace"] | set(t["lower"]) |
+                         set(t["nfd"]) | set(t["ccc"])) + sorted(t["clean_remove"])[:3000] + sorted(t["chinese"])[::50]
+        for _ in range(n_random):
+            n = rng.randint(1, 30)
+            texts.append("".join(chr(rng.choice(special)) if rng.random() < 0.5 else
+                                 rng.choice([" ", "a", "e", "[CLS]", "##", "un", ".", "x"]) for _ in range(n))
+                         .encode("utf-8"))
+        for _ in range(n_random // 10):
+            texts.append(bytes(rng.randrange(256) for _ in range(rng.randint(1, 30))))
+    texts = [x for x in texts if b"\n" not in x]
+    dec = [x.decode("utf-8", errors="replace") for x in texts]
+    toks = load_tokenizers()
+    vocab = os.path.join(minilm_dir(), "vocab.txt")
+    total_bad = 0
+    for cfg, flag in (("uncased", []), ("cased", ["--no-lower-case"])):
+        r = subprocess.run([tailor_bin, "tokenize", "--vocab", vocab, *flag], input=b"\n".join(texts) + b"\n",
+                           capture_output=True, check=True)
+        got = r.stdout.decode("utf-8").split("\n")[:-1]
+        bad = 0
+        for i in range(0, len(dec), 2000):
+            e = toks[cfg](dec[i:i + 2000], truncation=True, max_length=512, return_offsets_mapping=True)
+            for j in range(len(e["input_ids"])):
+                g = json.loads(got[i + j])
+                if (g["input_ids"] != e["input_ids"][j] or g["token_type_ids"] != e["token_type_ids"][j] or
+                        g["attention_mask"] != e["attention_mask"][j] or
+                        g["offsets"] != [list(o) for o in e["offset_mapping"][j]]):
+                    bad += 1
+                    if bad <= 5:
+                        print(f"  mismatch [{cfg}]: {texts[i + j][:120]!r}", file=sys.stderr)
+        print(f"crosscheck [{cfg}]: {len(texts)} texts, {bad} mismatches")
+        total_bad += bad
+    return 1 if total_bad else 0
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     f = sub.add_parser("fixtures", help="write the parity fixtures into OUT_DIR")
     f.add_argument("out_dir")
     f.add_argument("--min-texts", type=int, default=10000)
+    c = sub.add_parser("crosscheck", help="a bigger check through `tailor tokenize` (minutes; not run by ctest)")
+    c.add_argument("--bin", default=os.path.join(os.path.dirname(HERE), "build", "tailor"))
+    c.add_argument("--prose", type=int, default=150000, help="lines of man pages and message catalogs")
+    c.add_argument("--random", type=int, default=100000, help="random strings (and a tenth as many random bytes)")
+    c.add_argument("--seed", type=int, default=5)
     args = ap.parse_args(argv)
     if args.cmd == "fixtures":
         write_fixtures(args.out_dir, args.min_texts)
+    elif args.cmd == "crosscheck":
+        return crosscheck(args.bin, args.prose, args.random, args.seed)
     return 0
 
 
