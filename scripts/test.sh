@@ -5,6 +5,7 @@
 #      parity suites against the reference frameworks, converter tests, consumer projects
 #   3. a CPU-only (TAILOR_CUDA=OFF) ASan+UBSan build with clang: the unit tests under the
 #      sanitizers, then each libFuzzer target for a bounded time
+#   4. a TSan build running the thread-pool tests and many threads on one shared model
 # Environment: TAILOR_FUZZ_SECONDS (default 60) per fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +28,13 @@ cmake --build build-asan -j "$(nproc)"
 stage "unit tests under ASan+UBSan"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan -L unit --output-on-failure
+stage "thread sanitizer build (clang, TSan): concurrent inference on shared models"
+CC=clang CXX=clang++ cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DTAILOR_SANITIZE=thread -DTAILOR_CUDA=OFF -DTAILOR_BUILD_BENCHMARKS=OFF -DTAILOR_BUILD_EXAMPLES=OFF \
+  -DTAILOR_PYTHON="$PWD/.venv/bin/python" >/dev/null
+cmake --build build-tsan -j "$(nproc)" --target test_core test_bert test_tryon
+TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan -R '^(test_core|test_bert|test_tryon)$' --output-on-failure
+
 stage "fuzzing"
 bash scripts/fuzz.sh build-asan "${TAILOR_FUZZ_SECONDS:-60}"
 
