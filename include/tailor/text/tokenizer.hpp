@@ -482,6 +482,9 @@ class BertTokenizer {
 
   void tokens_of(std::string_view text, std::vector<text::Token>& out, Scratch& s) const {
     out.clear();
+    s.ns.reset();  // a call that threw (bad_alloc) may have left a word or marks behind
+    s.wn = s.wchars = 0;
+    s.wascii = true;
     text = text.substr(0, utf8_cut(text, limits_.max_text_bytes));
     if (s.wbytes.size() < 4 * (max_chars_ + 1)) {
       s.wbytes.resize(4 * (max_chars_ + 1));
