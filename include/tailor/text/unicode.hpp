@@ -5,8 +5,9 @@
 // unicode_categories crate, unicode-normalization-alignments' NFD; each of a different
 // Unicode version, which is why neither utf8proc nor one Unicode version would do). On first
 // use they are expanded once into a two-stage lookup table (blocks of 128 code points,
-// identical blocks shared: about 160 KB, built in ~15 ms), so a property lookup is two loads. The table is
-// built by a function-local static (thread-safe initialisation) and never changes after.
+// identical blocks shared: about 160 KB, built in ~15 ms), so a property lookup is two
+// loads. The table is built by a function-local static (thread-safe initialisation) and
+// never changes after.
 #pragma once
 
 #include <cstdint>
