@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cli.hpp"
+#include "cli_device.hpp"
 #include "tailor/io/bundle.hpp"
 #include "tailor/models/bert.hpp"
 
@@ -38,22 +39,15 @@ int run_embed(int argc, char** argv) {
       args.integer("--max-length", "truncate texts to N tokens, [CLS]/[SEP] included (0: the bundle's)", 0, 0, 1 << 20);
   const long long batch_size = args.integer("--batch-size", "texts per forward pass", 32, 1, 1 << 16);
   const long long threads = args.integer("--threads", "threads (0: $TAILOR_NUM_THREADS or all cores)", 0, 0, 1024);
+  tailor::Options opt;
+  tailor::cli::device_options(args, opt);
   args.finish(0, 0);
   if (!weights) throw tailor::cli::UsageError("--weights is required");
   if (normalize && no_normalize) throw tailor::cli::UsageError("--normalize and --no-normalize contradict each other");
 
   const tailor::Bundle b = tailor::Bundle::open(*weights);
-  tailor::Options opt;
   opt.threads = int(threads);
-  const tailor::Bert model = [&] {
-    if (b.arch() == "tryon") {
-      if (!b.config().contains("text"))
-        tailor::detail::fail(tailor::ErrorCode::format, b.path() + ": tailor.config has no \"text\" object",
-                             "convert the checkpoint again");
-      return tailor::Bert(b, b.config()["text"], "text.", opt);
-    }
-    return tailor::Bert(b, opt);
-  }();
+  tailor::cli::TextTower model(b, opt);  // CPU or GPU (--device); a bert bundle or a tryon's text tower
   const tailor::BertConfig& cfg = model.config();
   const tailor::Pooling pool = tailor::pooling_from_name(pooling ? *pooling : cfg.pooling);
   if (pool == tailor::Pooling::pooler && !cfg.has_pooler)
@@ -64,7 +58,7 @@ int run_embed(int argc, char** argv) {
                                   std::to_string(cfg.max_position_embeddings) + " positions");
   if (pool == tailor::Pooling::none && norm && normalize)
     throw tailor::cli::UsageError("--normalize applies to pooled embeddings, not to --pooling none");
-  tailor::BertSession session = model.session();
+  tailor::cli::TextTower& session = model;
 
   std::string out;
   auto flush = [&] {
@@ -76,7 +70,7 @@ int run_embed(int argc, char** argv) {
     if (batch.empty()) return;
     const int64_t H = cfg.hidden_size;
     if (pool == tailor::Pooling::none) {
-      const tailor::BertOutput o = session.forward(session.encode(batch, max_length));
+      const tailor::BertOutput o = session.forward(batch, max_length);
       for (size_t i = 0; i < o.size(); ++i) {
         out += "{\"last_hidden_state\":[";
         for (int64_t t = 0; t < o.length(i); ++t) {
