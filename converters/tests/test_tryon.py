@@ -328,3 +328,22 @@ def test_mlp_head_explains_by_occlusion(tiny_bert_dir, images, workdir, run_tail
     specials = [t for t in ex["tokens"] if t["token"] in ("[CLS]", "[SEP]")]
     assert all(t["contribution"] == 0 for t in specials)
     os.remove(bundle)
+
+
+def test_embedding_example_runs(tiny_bert_dir, images, workdir):
+    """examples/tryon_embed (the program the README shows) on a converted bundle."""
+    tool = os.environ.get("TAILOR_TRYON_EMBED")
+    assert tool and os.path.exists(tool), "set TAILOR_TRYON_EMBED to the built example (ctest does)"
+    model, text_config = build_model(tiny_bert_dir, "random", "concat_linear", "pooled", "mean", seed=81)
+    bundle = str(workdir / "embed.safetensors")
+    convert_checkpoint(model, text_config, tiny_bert_dir, bundle, "--untrained", "image,head")
+    r = subprocess.run([tool, bundle, images[0], *TEXTS[:4]], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) == 3 + 1 + 2
+    assert all(line.split("  ", 1)[1] in TEXTS for line in lines[:3])
+    assert lines[3].startswith("first text: logit ")
+    assert lines[4:] == ["note: the image part of this bundle is untrained", "note: the head part of this bundle is untrained"]
+    r = subprocess.run([tool, bundle, str(workdir / "missing.png"), "x"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and r.stderr.startswith("error: ")
+    os.remove(bundle)

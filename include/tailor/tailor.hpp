@@ -20,6 +20,7 @@
 #include "tailor/io/npy.hpp"
 #include "tailor/io/safetensors.hpp"
 
+#include "tailor/image/heatmap.hpp"
 #include "tailor/image/image.hpp"
 #include "tailor/image/preprocess.hpp"
 #include "tailor/image/resample.hpp"
@@ -39,9 +40,11 @@
 
 #include "tailor/models/bert.hpp"
 #include "tailor/models/bert_config.hpp"
+#include "tailor/models/fusion_head.hpp"
 #include "tailor/models/registry.hpp"
 #include "tailor/models/resnet50.hpp"
 #include "tailor/models/resnet50_config.hpp"
+#include "tailor/models/tryon.hpp"
 
 // The GPU API: no CUDA type in it; without the tailor::cuda library it compiles to stubs that
 // throw ErrorCode::device.
