@@ -22,7 +22,7 @@ ctest --test-dir build --output-on-failure --timeout 1800
 
 stage "sanitizer build (clang, ASan+UBSan, CUDA off)"
 CC=clang CXX=clang++ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DTAILOR_SANITIZE=address,undefined -DTAILOR_FUZZ=ON -DTAILOR_CUDA=OFF \
+  -DTAILOR_SANITIZE=address,undefined -DTAILOR_FUZZ=ON -DTAILOR_CUDA=OFF -DTAILOR_CHECK_HEADERS=OFF \
   -DTAILOR_BUILD_BENCHMARKS=OFF -DTAILOR_PYTHON="$PWD/.venv/bin/python" >/dev/null
 cmake --build build-asan -j "$(nproc)"
 stage "unit tests under ASan+UBSan"
@@ -30,7 +30,8 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
   ctest --test-dir build-asan -L unit --output-on-failure
 stage "thread sanitizer build (clang, TSan): concurrent inference on shared models"
 CC=clang CXX=clang++ cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DTAILOR_SANITIZE=thread -DTAILOR_CUDA=OFF -DTAILOR_BUILD_BENCHMARKS=OFF -DTAILOR_BUILD_EXAMPLES=OFF \
+  -DTAILOR_SANITIZE=thread -DTAILOR_CUDA=OFF -DTAILOR_CHECK_HEADERS=OFF -DTAILOR_BUILD_BENCHMARKS=OFF \
+  -DTAILOR_BUILD_EXAMPLES=OFF \
   -DTAILOR_PYTHON="$PWD/.venv/bin/python" >/dev/null
 cmake --build build-tsan -j "$(nproc)" --target test_core test_bert test_tryon
 TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan -R '^(test_core|test_bert|test_tryon)$' --output-on-failure
