@@ -146,19 +146,6 @@ class ImageTextModel(nn.Module):
         return torch.sigmoid(logits) if self.head_config.n_out == 1 else torch.softmax(logits, dim=-1)
 
 
-def randomize_batchnorm(model: nn.Module, generator: torch.Generator) -> None:
-    """Gives every BatchNorm random statistics and affine parameters, so that folding BN is
-    actually exercised (fresh BN layers are the identity map)."""
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            n = m.num_features
-            with torch.no_grad():
-                m.running_mean.copy_(torch.randn(n, generator=generator) * 0.1)
-                m.running_var.copy_(torch.rand(n, generator=generator) * 0.5 + 0.75)
-                m.weight.copy_(torch.rand(n, generator=generator) * 0.5 + 0.75)
-                m.bias.copy_(torch.randn(n, generator=generator) * 0.1)
-
-
 def save_checkpoint(model: ImageTextModel, path: str, text_config: transformers.BertConfig) -> None:
     """A checkpoint convert.py tryon reads without flags: state dict + configs."""
     torch.save({"state_dict": model.state_dict(), "head_config": dataclasses.asdict(model.head_config),

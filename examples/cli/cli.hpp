@@ -147,6 +147,22 @@ class Args {
   std::vector<std::pair<std::string, std::string>> doc_, pos_doc_;
 };
 
+/// The lines of a text file's contents, without their "\n" or "\r\n"; a final line break
+/// ends the last line rather than starting an empty one.
+inline std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t nl = text.find('\n', start);
+    if (nl == std::string::npos) nl = text.size();
+    std::string line = text.substr(start, nl - start);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    out.push_back(std::move(line));
+    start = nl + 1;
+  }
+  return out;
+}
+
 /// A float as JSON: 9 significant digits (round-trips float32); NaN/Inf as null.
 inline std::string json_float(double v) {
   if (!(v == v) || v > 3.4e38 || v < -3.4e38) return "null";

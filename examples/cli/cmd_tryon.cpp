@@ -148,17 +148,9 @@ int run_score(int argc, char** argv) {
 }
 
 std::vector<std::string> read_catalog(const std::string& path) {
-  const std::string text = tailor::read_text_file(path, size_t(64) << 20);
   std::vector<std::string> items;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t nl = text.find('\n', start);
-    if (nl == std::string::npos) nl = text.size();
-    std::string line = text.substr(start, nl - start);
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.find_first_not_of(" \t") != std::string::npos) items.push_back(line);  // blank lines skipped
-    start = nl + 1;
-  }
+  for (std::string& line : tailor::cli::split_lines(tailor::read_text_file(path, size_t(64) << 20)))
+    if (line.find_first_not_of(" \t") != std::string::npos) items.push_back(std::move(line));  // blank lines skipped
   if (items.empty()) throw tailor::Error(tailor::ErrorCode::invalid_argument, path + ": no items", "one text per line");
   return items;
 }
