@@ -35,7 +35,7 @@ struct ResNet50::Impl {
 
 struct ResNetSession::Impl {
   virtual ~Impl() = default;
-  virtual ResNetOutput forward(const float* x, int64_t n, int64_t h, int64_t w, bool logits) = 0;
+  virtual ResNetOutput forward(const float* x, int64_t n, int64_t h, int64_t w, bool logits, bool fmap) = 0;
   virtual double last_gpu_ms() const noexcept = 0;
 };
 
@@ -134,7 +134,7 @@ class ResNetRunner final : public ResNetSession::Impl {
 
   double last_gpu_ms() const noexcept override { return last_ms_; }
 
-  ResNetOutput forward(const float* x, int64_t n, int64_t h, int64_t w, bool want_logits) override {
+  ResNetOutput forward(const float* x, int64_t n, int64_t h, int64_t w, bool want_logits, bool fmap) override {
     const ResNetConfig& c = m_->cfg;
     ResNetOutput out;
     out.batch = n;
@@ -161,7 +161,7 @@ class ResNetRunner final : public ResNetSession::Impl {
     TAILOR_CUDA_CHECK(
         cudaMemcpyAsync(d_in_.get(), x, size_t(n * 3 * h * w) * sizeof(float), cudaMemcpyHostToDevice, s));
     if (timer_) timer_->start(s);
-    graphs_.run({n, h, w, logits}, s, [&] { walk(false, n, h, w, logits); });
+    graphs_.run({n, h, w, logits, fmap}, s, [&] { walk(false, n, h, w, logits, fmap); });
     if (timer_) timer_->stop(s);
 
     const int64_t F = c.feature_dim();
@@ -173,6 +173,14 @@ class ResNetRunner final : public ResNetSession::Impl {
     if (logits) {
       out.logits.resize(size_t(n * c.num_classes));
       TAILOR_CUDA_CHECK(cudaMemcpyAsync(out.logits.data(), logits32, out.logits.size() * sizeof(float),
+                                        cudaMemcpyDeviceToHost, s));
+    }
+    if (fmap) {
+      out.feature_h = final_h_;
+      out.feature_w = final_w_;
+      out.feature_map.resize(size_t(n * final_h_ * final_w_ * F));
+      const float* src = std::is_same_v<T, float> ? act_[size_t(final_act_)].template as<float>() : f32_fmap_.as<float>();
+      TAILOR_CUDA_CHECK(cudaMemcpyAsync(out.feature_map.data(), src, out.feature_map.size() * sizeof(float),
                                         cudaMemcpyDeviceToHost, s));
     }
     stream_->sync();
@@ -215,8 +223,9 @@ class ResNetRunner final : public ResNetSession::Impl {
     W = Wo;
   }
 
-  /// The network, torchvision's _forward_impl. dry: record buffer sizes only.
-  void walk(bool dry, int64_t N, int64_t H, int64_t W, bool logits) {
+  /// The network, torchvision's _forward_impl. dry: record buffer sizes only (and where the
+  /// last feature map lands: final_act_, final_h_, final_w_).
+  void walk(bool dry, int64_t N, int64_t H, int64_t W, bool logits, bool fmap) {
     const ResNetGpu<T>& m = *m_;
     const cudaStream_t s = stream_->get();
     auto buf = [&](int i) { return dry ? nullptr : act_[size_t(i)].template as<T>(); };
@@ -253,6 +262,9 @@ class ResNetRunner final : public ResNetSession::Impl {
       W = w3;
     }
     const int64_t F = m.cfg.feature_dim();
+    final_act_ = x;
+    final_h_ = H;
+    final_w_ = W;
     if (dry) return;
     k::avgpool_global_nhwc<T, T>(buf(x), pooled_.as<T>(), N, H, W, F, s);
     if (logits) {
@@ -272,12 +284,13 @@ class ResNetRunner final : public ResNetSession::Impl {
     if (!std::is_same_v<T, float>) {
       k::convert_to_f32<T>(pooled_.as<T>(), f32_pooled_.as<float>(), N * F, s);
       if (logits) k::convert_to_f32<T>(logits_.as<T>(), f32_logits_.as<float>(), N * m.cfg.num_classes, s);
+      if (fmap) k::convert_to_f32<T>(buf(x), f32_fmap_.as<float>(), N * H * W * F, s);
     }
   }
 
   void reserve(int64_t N, int64_t H, int64_t W) {
     max_act_ = max_cols_ = 0;
-    walk(true, N, H, W, false);
+    walk(true, N, H, W, false, false);
     const int64_t F = m_->cfg.feature_dim(), L = std::max<int64_t>(m_->cfg.num_classes, 1);
     bool grew = false;
     auto need = [&](DeviceBuffer& b, int64_t bytes) { grew |= b.reserve(size_t(bytes)); };
@@ -289,6 +302,7 @@ class ResNetRunner final : public ResNetSession::Impl {
     if (!std::is_same_v<T, float>) {
       need(f32_pooled_, N * F * int64_t(sizeof(float)));
       need(f32_logits_, N * L * int64_t(sizeof(float)));
+      need(f32_fmap_, N * final_h_ * final_w_ * F * int64_t(sizeof(float)));
     }
     if (grew) graphs_.clear();
   }
@@ -296,8 +310,10 @@ class ResNetRunner final : public ResNetSession::Impl {
   std::shared_ptr<const ResNetGpu<T>> m_;
   std::unique_ptr<Stream> stream_;
   std::unique_ptr<BlasLt> blas_;
-  DeviceBuffer act_[4], cols_, d_in_, pooled_, logits_, f32_pooled_, f32_logits_;
+  DeviceBuffer act_[4], cols_, d_in_, pooled_, logits_, f32_pooled_, f32_logits_, f32_fmap_;
   int64_t max_act_ = 0, max_cols_ = 0;
+  int final_act_ = 0;
+  int64_t final_h_ = 0, final_w_ = 0;
   std::unique_ptr<EventTimer> timer_;
   double last_ms_ = 0;
   GraphCache graphs_;  // last: destroyed first, before the buffers its graphs point into
@@ -346,8 +362,9 @@ ResNetSession& ResNetSession::operator=(ResNetSession&&) noexcept = default;
 ResNetSession::~ResNetSession() = default;
 double ResNetSession::last_gpu_ms() const noexcept { return impl_ ? impl_->last_gpu_ms() : 0; }
 
-ResNetOutput ResNetSession::forward(const float* x, int64_t n, int64_t h, int64_t w, bool logits) {
-  return impl_->forward(x, n, h, w, logits);
+ResNetOutput ResNetSession::forward(const float* x, int64_t n, int64_t h, int64_t w, bool logits,
+                                    bool keep_feature_map) {
+  return impl_->forward(x, n, h, w, logits, keep_feature_map);
 }
 
 }  // namespace tailor::cuda

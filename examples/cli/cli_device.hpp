@@ -78,25 +78,28 @@ class ImageTower {
   bool untrained() const noexcept { return untrained_; }
 
   /// x: (N, 3, H, W) normalized float32.
-  ResNetOutput forward(const float* x, int64_t n, int64_t h, int64_t w) {
-    if (cpu_session_) return cpu_session_->forward(x, n, h, w);
-    const cuda::ResNetOutput g = gpu_session_->forward(x, n, h, w);
+  ResNetOutput forward(const float* x, int64_t n, int64_t h, int64_t w, bool keep_feature_map = false) {
+    if (cpu_session_) return cpu_session_->forward(x, n, h, w, keep_feature_map);
+    cuda::ResNetOutput g = gpu_session_->forward(x, n, h, w, true, keep_feature_map);
     ResNetOutput r;
     r.n = g.batch;
     r.feature_dim = g.features;
     r.num_classes = g.num_classes;
-    r.pooled = g.pooled;
-    r.logits = g.logits;
+    r.pooled = std::move(g.pooled);
+    r.logits = std::move(g.logits);
+    r.feature_map = std::move(g.feature_map);
+    r.feature_h = g.feature_h;
+    r.feature_w = g.feature_w;
     return r;
   }
   /// Decoded images through the bundle's torchvision transform, as one batch.
-  ResNetOutput forward(const std::vector<Image>& images) {
-    if (cpu_session_) return cpu_session_->forward(images);
+  ResNetOutput forward(const std::vector<Image>& images, bool keep_feature_map = false) {
+    if (cpu_session_) return cpu_session_->forward(images, keep_feature_map);
     TAILOR_CHECK(!images.empty(), ErrorCode::invalid_argument, "ResNet50: no images", "pass at least one image");
     const size_t per = pre_.output_size();
     batch_.resize(per * images.size());
     for (size_t i = 0; i < images.size(); ++i) pre_.run(images[i], batch_.data() + i * per);
-    return forward(batch_.data(), int64_t(images.size()), pre_.crop, pre_.crop);
+    return forward(batch_.data(), int64_t(images.size()), pre_.crop, pre_.crop, keep_feature_map);
   }
 
  private:

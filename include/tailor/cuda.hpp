@@ -110,6 +110,8 @@ struct ResNetOutput {
   int64_t batch = 0, features = 0, num_classes = 0;
   std::vector<float> pooled;  ///< (N, 2048): the average-pooled features fc takes
   std::vector<float> logits;  ///< (N, num_classes) or empty
+  std::vector<float> feature_map;  ///< (N, feature_h, feature_w, 2048) NHWC, when asked (CAM)
+  int64_t feature_h = 0, feature_w = 0;
 };
 
 #if defined(TAILOR_HAVE_CUDA)
@@ -218,8 +220,10 @@ class ResNetSession {
   ~ResNetSession();
 
   /// x: (N, 3, H, W) normalized float32 on the host (what Preprocess writes), H, W >= 32.
-  /// Returns pooled (N, 2048) and, when `logits` and the model has fc, logits.
-  ResNetOutput forward(const float* x, int64_t n, int64_t h, int64_t w, bool logits = true);
+  /// Returns pooled (N, 2048), logits when `logits` and the model has fc, and with
+  /// keep_feature_map the last feature map before pooling (as tailor::ResNetSession).
+  ResNetOutput forward(const float* x, int64_t n, int64_t h, int64_t w, bool logits = true,
+                       bool keep_feature_map = false);
 
   /// GPU milliseconds of the last forward's computation (SessionOptions::timing), else 0.
   double last_gpu_ms() const noexcept;
@@ -289,7 +293,7 @@ inline ResNetSession::ResNetSession(ResNetSession&&) noexcept = default;
 inline ResNetSession& ResNetSession::operator=(ResNetSession&&) noexcept = default;
 inline ResNetSession::~ResNetSession() = default;
 inline double ResNetSession::last_gpu_ms() const noexcept { return 0; }
-inline ResNetOutput ResNetSession::forward(const float*, int64_t, int64_t, int64_t, bool) { require_device(); }
+inline ResNetOutput ResNetSession::forward(const float*, int64_t, int64_t, int64_t, bool, bool) { require_device(); }
 inline FusionHead::FusionHead(const Bundle&, const FusionHeadConfig&, int64_t, int64_t, const std::string&,
                               const Options&) {
   require_device();

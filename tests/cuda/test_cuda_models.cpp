@@ -320,7 +320,7 @@ TEST_CASE("GPU ResNet matches the CPU ResNet50 in every precision" * gpu_require
     const Bundle bundle = Bundle::from_memory(bytes.data(), bytes.size(), "resnet");
     const tailor::ResNet50 cpu(bundle);
     const std::vector<float> x = random_vector(rng, size_t(c.N * 3 * c.H * c.W), -2.f, 2.f);
-    const tailor::ResNetOutput want = cpu.session().forward(x.data(), c.N, c.H, c.W);
+    const tailor::ResNetOutput want = cpu.session().forward(x.data(), c.N, c.H, c.W, /*keep_feature_map=*/true);
     const std::vector<float>& pooled = want.pooled;
     const std::vector<float>& logits = want.logits;
     for (Precision p : kPrecisions) {
@@ -335,6 +335,12 @@ TEST_CASE("GPU ResNet matches the CPU ResNet50 in every precision" * gpu_require
         TAILOR_CHECK_CLOSE(got.pooled, pooled, precision_bar(p));
         TAILOR_CHECK_CLOSE(got.logits, logits, precision_bar(p));
       }
+      // The last feature map (N, h, w, 2048) NHWC, for class-activation maps.
+      const cuda::ResNetOutput fm = s.forward(x.data(), c.N, c.H, c.W, true, true);
+      CHECK(fm.feature_h == want.feature_h);
+      CHECK(fm.feature_w == want.feature_w);
+      TAILOR_CHECK_CLOSE(fm.feature_map, want.feature_map, precision_bar(p));
+      TAILOR_CHECK_CLOSE(fm.pooled, pooled, precision_bar(p));
       CHECK(s.forward(x.data(), c.N, c.H, c.W, false).logits.empty());
     }
   }
