@@ -48,6 +48,7 @@ TEST_CASE("conv2d matches the float64 reference: kernels, strides, padding, odd 
       {1, 15, 15, 32, 33, 1, 2, 0, false},  {2, 14, 14, 64, 64, 3, 1, 1, false}, {1, 7, 7, 24, 96, 3, 2, 1, false},
       {1, 9, 9, 3, 70, 7, 2, 3, true},      {2, 17, 12, 3, 64, 7, 2, 3, true},   {1, 4, 4, 6, 31, 5, 1, 2, false},
       {1, 30, 29, 16, 48, 3, 1, 1, false},  {1, 1, 1, 2048, 1000, 1, 1, 0, false}, {4, 1, 1, 300, 45, 1, 1, 0, false},
+      {1, 1, 1, 40, 8, 3, 1, 1, false},     {1, 31, 30, 8, 20, 3, 2, 1, false},  {1, 20, 32, 24, 33, 1, 2, 0, false},     {2, 2, 3, 16, 16, 3, 1, 1, false},   {1, 7, 7, 100, 70, 3, 1, 1, false},
   };
   MESSAGE("conv micro-kernel: " << std::string(simd::kIsa) << ", register tile " << nn::detail::kConvMR << " x "
                                  << nn::detail::kConvNR);
@@ -64,34 +65,41 @@ TEST_CASE("conv2d matches the float64 reference: kernels, strides, padding, odd 
     const auto wt = randn(size_t(c.cout * c.cin * c.k * c.k), seed++, 1.f / std::sqrt(float(c.cin * c.k * c.k)));
     const auto bias = randn(size_t(c.cout), seed++);
     const auto res = randn(size_t(c.n * oh * ow * c.cout), seed++);
-    const Conv2d conv = Conv2d::from_oihw(wt.data(), bias.data(), s, c.nchw ? ConvInput::nchw : ConvInput::nhwc);
+    const bool wino_ok = c.k == 3 && c.stride == 1 && c.pad == 1 && !c.nchw;
+    std::vector<Conv2d> convs;  // every algorithm that applies
+    convs.push_back(Conv2d::from_oihw(wt.data(), bias.data(), s, c.nchw ? ConvInput::nchw : ConvInput::nhwc, ConvAlgo::direct));
+    if (wino_ok) convs.push_back(Conv2d::from_oihw(wt.data(), bias.data(), s, ConvInput::nhwc, ConvAlgo::winograd));
     for (int mode = 0; mode < 4; ++mode) {  // 0: plain, 1: ReLU, 2: residual + ReLU, 3: in-place residual
       CAPTURE(mode);
       const Activation act = mode == 0 ? Activation::none : Activation::relu;
       std::vector<float> ref(res.size());
       conv2d_reference(x.data(), c.n, c.h, c.w, wt.data(), bias.data(), s, ref.data(), mode >= 2 ? res.data() : nullptr,
                        act, c.nchw);
-      for (ThreadPool& pool : pools) {
-        CAPTURE(pool.size());
-        std::vector<float> y(res.size());
-        const float* r = nullptr;
-        if (mode == 2) r = res.data();
-        if (mode == 3) { y = res; r = y.data(); }
-        arena.reset();
-        conv2d(conv, x.data(), c.n, c.h, c.w, y.data(), r, act, pool, arena);
-        CHECK(max_err(y, ref) < 2e-5);
-      }
+      for (const Conv2d& conv : convs)
+        for (ThreadPool& pool : pools) {
+          CAPTURE(conv.winograd());
+          CAPTURE(pool.size());
+          std::vector<float> y(res.size());
+          const float* r = nullptr;
+          if (mode == 2) r = res.data();
+          if (mode == 3) { y = res; r = y.data(); }
+          arena.reset();
+          conv2d(conv, x.data(), c.n, c.h, c.w, y.data(), r, act, pool, arena);
+          CHECK(max_err(y, ref) < 2e-5);
+        }
     }
   }
 }
 
 TEST_CASE("conv2d results do not depend on the thread count or the batch") {
+  for (ConvAlgo algo : {ConvAlgo::direct, ConvAlgo::winograd}) {
+  CAPTURE(int(algo));
   const Conv2dShape s{32, 64, 3, 3, 1, 1};
   const int64_t n = 3, h = 13, w = 11;
   const auto x = randn(size_t(n * h * w * s.cin), 7);
   const auto wt = randn(size_t(s.cout * s.cin * 9), 8, 0.05f);
   const auto bias = randn(size_t(s.cout), 9);
-  const Conv2d conv = Conv2d::from_oihw(wt.data(), bias.data(), s);
+  const Conv2d conv = Conv2d::from_oihw(wt.data(), bias.data(), s, ConvInput::nhwc, algo);
   const size_t per = size_t(h * w * s.cout);
   std::vector<float> base(n * per);
   {
@@ -113,6 +121,7 @@ TEST_CASE("conv2d results do not depend on the thread count or the batch") {
     arena.reset();
     conv2d(conv, x.data() + i * h * w * s.cin, 1, h, w, y.data(), nullptr, Activation::relu, pool, arena);
     CHECK(std::equal(y.begin(), y.end(), base.begin() + i * int64_t(per)));
+  }
   }
 }
 

@@ -22,13 +22,19 @@
 //   - the micro-kernel keeps a (MR, kConvNR) tile of C in registers over all of K (every tap
 //     and channel) and applies bias, residual and ReLU in registers before the single store:
 //     14 x 32 (28 zmm accumulators) on AVX-512, 6 x 16 on AVX2 + FMA, 4 x 16 portable C++.
-//     ResNet's feature maps are 112, 56, 28, 14 and 7 wide: 14-pixel tiles divide them all
-//     (7 for the last stage), so no tile is partial;
+//     ResNet's feature maps are 112, 56, 28 and 14 wide: 14-pixel tiles divide them. Output
+//     rows narrower than a tile (the last stage's 7 at 224 x 224) are gathered first (im2col
+//     of the whole conv) so that tiles span rows; row lengths that do not divide are cut in
+//     balanced pieces;
 //   - threads take (tile range, panel range) tasks from the session's ThreadPool; the order
 //     of every dot product is fixed (taps, then channels), so results do not depend on the
 //     thread count;
 //   - a first layer reading the network's NCHW input (ResNet's stem) transposes it into the
-//     zero-bordered NHWC buffer as it pads; with Cin = 3 its kernel rows are 21 floats.
+//     zero-bordered NHWC buffer as it pads; with Cin = 3 its kernel rows are 21 floats;
+//   - 3x3 / stride 1 / pad 1 convs with >= 16 input channels (13 of ResNet50's 53 convs, 37%
+//     of its FLOPs) run by Winograd F(2x2, 3x3) instead (nn/conv_winograd.hpp), with
+//     Winograd-domain weights packed at load (ConvAlgo::direct forces the implicit GEMM).
+// The micro-kernels are in nn/conv_kernels.hpp.
 // conv2d_reference() is the plain loop nest in double precision the tests compare with.
 #pragma once
 
@@ -45,25 +51,12 @@
 #include "tailor/core/error.hpp"
 #include "tailor/core/thread_pool.hpp"
 #include "tailor/nn/activation.hpp"
+#include "tailor/nn/conv_kernels.hpp"
+#include "tailor/nn/conv_winograd.hpp"
 #include "tailor/nn/simd.hpp"
 
 namespace tailor::nn {
 
-namespace detail {
-#if defined(__AVX512F__)
-inline constexpr int kConvMR = 14;  ///< most rows (output pixels) of a register tile
-inline constexpr int kConvNR = 32;  ///< output channels of a register tile = weight panel width
-#define TAILOR_CONV_SIMD 1
-#elif defined(__AVX2__) && defined(__FMA__)
-inline constexpr int kConvMR = 6;
-inline constexpr int kConvNR = 16;
-#define TAILOR_CONV_SIMD 1
-#else
-inline constexpr int kConvMR = 4;
-inline constexpr int kConvNR = 16;
-#define TAILOR_CONV_SIMD 0
-#endif
-}  // namespace detail
 
 /// Geometry of a convolution (square stride and padding, as ResNet's).
 struct Conv2dShape {
@@ -82,6 +75,13 @@ enum class ConvInput {
   nchw,        ///< (N, Cin, H, W): transposed to NHWC while padding (the stem)
 };
 
+/// How conv2d() computes a convolution.
+enum class ConvAlgo {
+  automatic,  ///< Winograd F(2x2, 3x3) for 3x3 / stride 1 / pad 1 convs with >= 16 input channels, else direct
+  direct,     ///< the implicit GEMM
+  winograd,   ///< Winograd F(2x2, 3x3) (3x3, stride 1, pad 1, NHWC input only)
+};
+
 /// A conv's weights and bias packed for conv2d(): immutable, shared by threads.
 class Conv2d {
  public:
@@ -90,7 +90,8 @@ class Conv2d {
   Conv2d() = default;
 
   /// Packs PyTorch's (Cout, Cin, kh, kw) weight and (Cout) bias (bias may be null).
-  static Conv2d from_oihw(const float* w, const float* bias, const Conv2dShape& s, ConvInput input = ConvInput::nhwc) {
+  static Conv2d from_oihw(const float* w, const float* bias, const Conv2dShape& s, ConvInput input = ConvInput::nhwc,
+                          ConvAlgo algo = ConvAlgo::automatic) {
     TAILOR_CHECK(s.cin >= 1 && s.cout >= 1 && s.kh >= 1 && s.kw >= 1 && s.stride >= 1 && s.pad >= 0 &&
                      s.cin <= (1 << 20) && s.cout <= (1 << 20) && s.kh <= 64 && s.kw <= 64 && s.stride <= 64 &&
                      s.pad <= 64,
@@ -100,6 +101,15 @@ class Conv2d {
     c.input_ = input;
     c.K_ = s.cin * s.kh * s.kw;
     const int64_t panels = (s.cout + kPanel - 1) / kPanel;
+    const bool wino_ok = s.kh == 3 && s.kw == 3 && s.stride == 1 && s.pad == 1 && input == ConvInput::nhwc;
+    TAILOR_CHECK(algo != ConvAlgo::winograd || wino_ok, ErrorCode::invalid_argument,
+                 "Winograd F(2x2, 3x3) needs a 3x3 / stride 1 / pad 1 conv over NHWC input, not " + s.str(), "");
+    if (algo == ConvAlgo::winograd || (algo == ConvAlgo::automatic && wino_ok && s.cin >= 16)) {
+      c.wino_ = WinogradWeights::from_oihw(w, s.cin, s.cout);
+      c.b_.resize(size_t(panels * kPanel));
+      for (int64_t n = 0; n < panels * kPanel; ++n) c.b_[size_t(n)] = n < s.cout && bias ? bias[n] : 0.f;
+      return c;
+    }
     uint64_t elems = 0;
     if (!tailor::detail::checked_product({uint64_t(panels), uint64_t(kPanel), uint64_t(c.K_)}, &elems))
       tailor::detail::fail(ErrorCode::out_of_memory, "conv weight size overflows", "");
@@ -125,12 +135,15 @@ class Conv2d {
 
   const Conv2dShape& shape() const noexcept { return s_; }
   ConvInput input() const noexcept { return input_; }
+  /// True when conv2d() runs this conv by Winograd F(2x2, 3x3).
+  bool winograd() const noexcept { return !wino_.empty(); }
+  const WinogradWeights& winograd_weights() const noexcept { return wino_; }
   int64_t panels() const noexcept { return (s_.cout + kPanel - 1) / kPanel; }
   /// Packed panel p: (K, kPanel) k-major.
   const float* panel(int64_t p) const noexcept { return w_.data() + p * K_ * kPanel; }
   const float* bias(int64_t p) const noexcept { return b_.data() + p * kPanel; }
   int64_t k() const noexcept { return K_; }
-  size_t bytes() const noexcept { return (w_.size() + b_.size()) * sizeof(float); }
+  size_t bytes() const noexcept { return (w_.size() + b_.size()) * sizeof(float) + wino_.bytes(); }
   /// Multiply-adds for one image of h x w input pixels.
   double macs(int64_t h, int64_t w) const { return double(s_.out_h(h)) * double(s_.out_w(w)) * double(s_.cout) * double(K_); }
 
@@ -139,116 +152,11 @@ class Conv2d {
   ConvInput input_ = ConvInput::nhwc;
   int64_t K_ = 0;
   AlignedBuffer<float> w_, b_;
+  WinogradWeights wino_;
 };
 
 namespace detail {
 
-/// One register tile's inputs: C[0:MR, 0:ncols] = epilogue(sum over taps t and channels k of
-/// A_t[r lda + k] B[t cin + k, :]).
-struct ConvTile {
-  const float* const* a;  ///< (ntaps): row 0's input for each tap; row r is r * lda further
-  int64_t ntaps, cin, lda;
-  const float* b;         ///< packed panel (ntaps * cin, kConvNR)
-  const float* bias;      ///< (kConvNR), padded
-  float* c;               ///< output row 0; rows are ldc apart
-  int64_t ldc;
-  const float* res;       ///< residual row 0 or null; rows ldr apart
-  int64_t ldr;
-  int ncols;              ///< valid columns, <= kConvNR
-  bool relu;
-};
-
-#if TAILOR_CONV_SIMD
-template <int MR>
-inline void conv_micro_kernel(const ConvTile& t) {
-  using namespace simd;
-  constexpr int W = kWidth, NV = kConvNR / kWidth;
-  static_assert(kConvNR % kWidth == 0, "panel width must be whole vectors");
-  V acc[MR][NV];
-  for (int r = 0; r < MR; ++r)
-    for (int j = 0; j < NV; ++j) acc[r][j] = zero();
-  const float* b = t.b;
-  const int64_t lda = t.lda, cin = t.cin;
-  for (int64_t tap = 0; tap < t.ntaps; ++tap) {
-    const float* a = t.a[tap];
-    for (int64_t k = 0; k < cin; ++k) {
-      V bv[NV];
-      for (int j = 0; j < NV; ++j) bv[j] = load(b + j * W);
-      b += kConvNR;
-      for (int r = 0; r < MR; ++r) {
-        const V x = set1(a[r * lda + k]);
-        for (int j = 0; j < NV; ++j) acc[r][j] = fmadd(x, bv[j], acc[r][j]);
-      }
-    }
-  }
-  int nv[NV];
-  for (int j = 0; j < NV; ++j) nv[j] = std::max(0, std::min(W, t.ncols - j * W));
-  for (int j = 0; j < NV; ++j) {
-    const V bj = load(t.bias + j * W);
-    for (int r = 0; r < MR; ++r) acc[r][j] = acc[r][j] + bj;
-  }
-  if (t.res) {
-    for (int r = 0; r < MR; ++r)
-      for (int j = 0; j < NV; ++j) acc[r][j] = acc[r][j] + load(t.res + r * t.ldr + j * W, nv[j]);
-  }
-  if (t.relu) {
-    const V z = zero();
-    for (int r = 0; r < MR; ++r)
-      for (int j = 0; j < NV; ++j) acc[r][j] = max(acc[r][j], z);
-  }
-  if (t.ncols == kConvNR) {
-    for (int r = 0; r < MR; ++r)
-      for (int j = 0; j < NV; ++j) store(t.c + r * t.ldc + j * W, acc[r][j]);
-  } else {
-    for (int r = 0; r < MR; ++r)
-      for (int j = 0; j < NV; ++j)
-        if (nv[j] > 0) store(t.c + r * t.ldc + j * W, acc[r][j], nv[j]);
-  }
-}
-#else
-/// Portable micro-kernel: plain loops the compiler vectorises (no std::fma: without FMA
-/// hardware that is a library call).
-template <int MR>
-inline void conv_micro_kernel(const ConvTile& t) {
-  constexpr int NR = kConvNR;
-  float acc[MR][NR];
-  for (int r = 0; r < MR; ++r)
-    for (int j = 0; j < NR; ++j) acc[r][j] = 0.f;
-  const float* b = t.b;
-  for (int64_t tap = 0; tap < t.ntaps; ++tap) {
-    const float* a = t.a[tap];
-    for (int64_t k = 0; k < t.cin; ++k) {
-      for (int r = 0; r < MR; ++r) {
-        const float x = a[r * t.lda + k];
-        for (int j = 0; j < NR; ++j) acc[r][j] += x * b[j];
-      }
-      b += NR;
-    }
-  }
-  for (int r = 0; r < MR; ++r)
-    for (int j = 0; j < t.ncols; ++j) {
-      float v = acc[r][j] + t.bias[j];
-      if (t.res) v += t.res[r * t.ldr + j];
-      if (t.relu && !(v > 0.f)) v = 0.f;
-      t.c[r * t.ldc + j] = v;
-    }
-}
-#endif
-
-using ConvKernelFn = void (*)(const ConvTile&);
-
-template <int... I>
-constexpr std::array<ConvKernelFn, sizeof...(I)> conv_kernel_table(std::integer_sequence<int, I...>) {
-  return {&conv_micro_kernel<I + 1>...};
-}
-/// conv_kernels()[mr - 1] handles mr rows.
-inline const std::array<ConvKernelFn, kConvMR>& conv_kernels() {
-  static constexpr auto table = conv_kernel_table(std::make_integer_sequence<int, kConvMR>{});
-  return table;
-}
-
-/// A run of consecutive output pixels whose inputs are evenly spaced: one output row of one
-/// image (or, for a 1x1 stride-1 conv, all pixels).
 inline constexpr int64_t kMaxTaps = 64;
 
 struct ConvRow {
@@ -273,6 +181,10 @@ inline void conv2d(const Conv2d& conv, const float* x, int64_t n, int64_t h, int
                "conv " + s.str() + " on a " + std::to_string(h) + "x" + std::to_string(w) + " input has no output pixels",
                "the input image is too small for the network");
   const bool relu = act == Activation::relu;
+  if (conv.winograd()) {
+    conv3x3_winograd(conv.winograd_weights(), conv.bias(0), s.cin, s.cout, x, n, h, w, y, residual, relu, pool);
+    return;
+  }
   const int64_t npanels = conv.panels();
   const int64_t cout = s.cout;
 
@@ -289,6 +201,28 @@ inline void conv2d(const Conv2d& conv, const float* x, int64_t n, int64_t h, int
     ntaps = 1;
     tap_off = {0};
     rows.push_back({0, n * oh * ow, x});
+  } else if (!nchw && ow < kConvMR) {
+    // Output rows narrower than a register tile (ResNet's last stage at 224: 7 wide): gather
+    // the inputs (im2col, K in (kh, kw, Cin) order) so that tiles span rows, then one GEMM.
+    const int64_t K = conv.k(), M = n * oh * ow, C = s.cin;
+    float* col = arena.alloc<float>(size_t(M * K));
+    pool.parallel_for(M, 16, [&](int64_t m0, int64_t m1) {
+      for (int64_t m = m0; m < m1; ++m) {
+        const int64_t img = m / (oh * ow), oy = (m / ow) % oh, ox = m % ow;
+        float* dst = col + m * K;
+        for (int64_t i = 0; i < s.kh; ++i)
+          for (int64_t j = 0; j < s.kw; ++j, dst += C) {
+            const int64_t iy = oy * s.stride + i - s.pad, ix = ox * s.stride + j - s.pad;
+            if (iy < 0 || iy >= h || ix < 0 || ix >= w) std::memset(dst, 0, size_t(C) * sizeof(float));
+            else std::memcpy(dst, x + ((img * h + iy) * w + ix) * C, size_t(C) * sizeof(float));
+          }
+      }
+    });
+    lda = K;
+    cin_run = K;
+    ntaps = 1;
+    tap_off = {0};
+    rows.push_back({0, M, col});
   } else {
     int64_t hp = h, wp = w;
     if (s.pad > 0 || nchw) {
@@ -327,14 +261,20 @@ inline void conv2d(const Conv2d& conv, const float* x, int64_t n, int64_t h, int
         rows.push_back({(img * oh + oy) * ow, ow, xin + ((img * hp + oy * s.stride) * wp) * s.cin});
   }
 
-  // Register tiles: each row cut into kConvMR-pixel pieces (the last may be shorter).
+  // Register tiles: each row cut into pieces of at most kConvMR pixels, balanced (49 pixels
+  // make 13 + 12 + 12 + 12, not 14 + 14 + 14 + 7).
   struct Tile {
     int64_t row, start, len;
   };
   std::vector<Tile> tiles;
-  for (int64_t r = 0; r < int64_t(rows.size()); ++r)
-    for (int64_t p0 = 0; p0 < rows[size_t(r)].len; p0 += kConvMR)
-      tiles.push_back({r, p0, std::min<int64_t>(kConvMR, rows[size_t(r)].len - p0)});
+  for (int64_t r = 0; r < int64_t(rows.size()); ++r) {
+    const int64_t len = rows[size_t(r)].len, nt = (len + kConvMR - 1) / kConvMR;
+    for (int64_t i = 0, start = 0; i < nt; ++i) {
+      const int64_t l = len / nt + (i < len % nt ? 1 : 0);
+      tiles.push_back({r, start, l});
+      start += l;
+    }
+  }
   const int64_t ntiles = int64_t(tiles.size());
 
   // Tasks: (tile chunk, panel chunk). Keep the weight chunk a task sweeps within ~1 MiB (it

@@ -1,0 +1,217 @@
+// benchmarks/bench_image.cpp: the image tower end to end: PNG/JPEG decode, the torchvision
+// transform (resize + crop + normalize), and the ResNet50 forward pass at batch 1 and 8 on 1
+// and 2 threads.
+//
+// The ResNet50 weights come from $TAILOR_RESNET_BUNDLE (a converted bundle, as
+// benchmarks/side_by_side_resnet.py passes) or are random (He-scaled, built in memory: the
+// arithmetic is the same). Counters: GFLOP/s of the forward pass (2 x multiply-adds of every
+// conv and the fc) and %peak of the FMA peak measured in this run; images/s. Decode
+// benchmarks use python3-skimage's photos when installed.
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "bench_common.hpp"
+#include "tailor/image/image.hpp"
+#include "tailor/image/preprocess.hpp"
+#include "tailor/io/bundle.hpp"
+#include "tailor/models/resnet50.hpp"
+
+using namespace tailor;
+
+namespace {
+
+const char* kSkimage = "/usr/lib/python3/dist-packages/skimage/data/";
+
+std::string read_file(const std::string& p) {
+  std::ifstream f(p, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+/// A BN-folded ResNet50 bundle with random weights, in memory (safetensors bytes).
+std::string random_resnet50_bytes() {
+  ResNetConfig cfg;
+  std::mt19937 g(7);
+  std::normal_distribution<float> nd;
+  nlohmann::ordered_json h;
+  h["__metadata__"] = {{"tailor.format", "1"},
+                       {"tailor.arch", "resnet50"},
+                       {"tailor.config", R"({"layers": [3, 4, 6, 3], "num_classes": 1000})"},
+                       {"tailor.transforms", R"(["bn_folded"])"}};
+  std::string data;
+  for (const TensorSpec& s : cfg.tensor_specs()) {
+    const int64_t n = s.shape.numel();
+    const float scale = s.shape.rank > 1 ? std::sqrt(2.f / float(n / s.shape[0])) : 0.1f;
+    std::vector<float> v(static_cast<size_t>(n));
+    for (auto& x : v) x = nd(g) * scale;
+    nlohmann::ordered_json e;
+    e["dtype"] = "F32";
+    e["shape"] = nlohmann::json::array();
+    for (int i = 0; i < s.shape.rank; ++i) e["shape"].push_back(s.shape[i]);
+    e["data_offsets"] = {data.size(), data.size() + size_t(n) * 4};
+    data.append(reinterpret_cast<const char*>(v.data()), size_t(n) * 4);
+    h[s.name] = e;
+  }
+  std::string header = h.dump();
+  while ((8 + header.size()) % 8) header += ' ';
+  std::string out(8, '\0');
+  const uint64_t len = header.size();
+  std::memcpy(out.data(), &len, 8);
+  return out + header + data;
+}
+
+struct Model {
+  std::string bytes;
+  std::unique_ptr<Bundle> bundle;
+};
+
+Model& model_bundle() {
+  static Model m = [] {
+    Model r;
+    if (const char* p = std::getenv("TAILOR_RESNET_BUNDLE")) {
+      r.bundle = std::make_unique<Bundle>(Bundle::open(p));
+    } else {
+      r.bytes = random_resnet50_bytes();
+      r.bundle = std::make_unique<Bundle>(Bundle::from_memory(r.bytes.data(), r.bytes.size(), "random-resnet50"));
+    }
+    return r;
+  }();
+  return m;
+}
+
+double resnet50_flops(const ResNet50& m, int64_t h, int64_t w) {
+  // 2 x multiply-adds: the convs at this input size, plus the fc.
+  double macs = 0;
+  auto conv = [&](int64_t cin, int64_t cout, int64_t k, int64_t oh, int64_t ow) { macs += double(cin * cout * k * k * oh * ow); };
+  int64_t hh = (h - 1) / 2 + 1, ww = (w - 1) / 2 + 1;
+  conv(3, 64, 7, hh, ww);
+  hh = (hh - 1) / 2 + 1;
+  ww = (ww - 1) / 2 + 1;
+  int64_t in = 64;
+  for (int s = 0; s < 4; ++s)
+    for (int64_t b = 0; b < m.config().layers[size_t(s)]; ++b) {
+      const int64_t planes = ResNetConfig::kPlanes[size_t(s)], out = planes * 4, stride = (b == 0 && s > 0) ? 2 : 1;
+      const int64_t oh = (hh - 1) / stride + 1, ow = (ww - 1) / stride + 1;
+      conv(in, planes, 1, hh, ww);
+      conv(planes, planes, 3, oh, ow);
+      conv(planes, out, 1, oh, ow);
+      if (b == 0) conv(in, out, 1, oh, ow);
+      in = out;
+      hh = oh;
+      ww = ow;
+    }
+  macs += double(2048 * m.num_classes());
+  return 2 * macs;
+}
+
+void BM_resnet50_forward(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  Options opt;
+  opt.threads = int(state.range(1));
+  const ResNet50 model(*model_bundle().bundle, opt);
+  ResNetSession s = model.session();
+  std::mt19937 g(1);
+  std::normal_distribution<float> nd;
+  std::vector<float> x(size_t(n * 3 * 224 * 224));
+  for (auto& v : x) v = nd(g);
+  s.forward(x.data(), n, 224, 224);  // warm-up: scratch grows once
+  for (auto _ : state) {
+    const ResNetOutput out = s.forward(x.data(), n, 224, 224);
+    benchmark::DoNotOptimize(out.logits.data());
+  }
+  const double gf = resnet50_flops(model, 224, 224) * double(n) * double(state.iterations()) / 1e9;
+  state.counters["GFLOP/s"] = benchmark::Counter(gf, benchmark::Counter::kIsRate);
+  state.counters["%peak"] = benchmark::Counter(gf * 100.0 / bench::measured_peak_gflops(opt.threads), benchmark::Counter::kIsRate);
+  state.counters["img/s"] = benchmark::Counter(double(n) * double(state.iterations()), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_resnet50_forward)
+    ->ArgsProduct({{1, 8}, {1, 2}})
+    ->ArgNames({"batch", "threads"})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(2.0);
+
+void BM_decode(benchmark::State& state, const char* file) {
+  const std::string bytes = read_file(std::string(kSkimage) + file);
+  if (bytes.empty()) {
+    state.SkipWithError("python3-skimage's data images are not installed");
+    return;
+  }
+  int64_t px = 0;
+  for (auto _ : state) {
+    const Image im = Image::decode(bytes.data(), bytes.size());
+    px = int64_t(im.width()) * im.height();
+    benchmark::DoNotOptimize(im.rgb());
+  }
+  state.counters["MP/s"] = benchmark::Counter(double(px) * double(state.iterations()) / 1e6, benchmark::Counter::kIsRate);
+}
+BENCHMARK_CAPTURE(BM_decode, png_coffee_600x400, "coffee.png")->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_decode, jpeg_rocket_640x427, "rocket.jpg")->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_decode, jpeg_retina_1411x1411, "retina.jpg")->Unit(benchmark::kMillisecond);
+
+void BM_preprocess(benchmark::State& state) {
+  const int w = int(state.range(0)), h = int(state.range(1));
+  std::vector<uint8_t> px(size_t(w) * size_t(h) * 3);
+  std::mt19937 g(3);
+  for (auto& v : px) v = uint8_t(g());
+  const Image im = Image::from_rgb(px.data(), w, h);
+  const Preprocess p = Preprocess::imagenet();
+  std::vector<float> out(p.output_size());
+  for (auto _ : state) {
+    p.run(im, out.data());
+    benchmark::DoNotOptimize(out.data());
+  }
+}
+BENCHMARK(BM_preprocess)->Args({640, 427})->Args({1411, 1411})->Args({4000, 3000})->Unit(benchmark::kMillisecond);
+
+/// `bench_image --forward-times BATCH THREADS ITERS`: times ITERS forward passes (after one
+/// warm-up) and prints them as JSON, for benchmarks/side_by_side_resnet.py.
+int forward_times(int64_t n, int threads, int iters) {
+  Options opt;
+  opt.threads = threads;
+  const ResNet50 model(*model_bundle().bundle, opt);
+  ResNetSession s = model.session();
+  std::mt19937 g(1);
+  std::normal_distribution<float> nd;
+  std::vector<float> x(size_t(n * 3 * 224 * 224));
+  for (auto& v : x) v = nd(g);
+  s.forward(x.data(), n, 224, 224);
+  std::string times, cpu;
+  for (int i = 0; i < iters; ++i) {
+    const std::clock_t c0 = std::clock();
+    const auto t0 = std::chrono::steady_clock::now();
+    const ResNetOutput out = s.forward(x.data(), n, 224, 224);
+    benchmark::DoNotOptimize(out.logits.data());
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    times += (i ? "," : "") + std::to_string(ms);
+    cpu += (i ? "," : "") + std::to_string(1e3 * double(std::clock() - c0) / CLOCKS_PER_SEC);
+  }
+  std::printf("{\"batch\":%lld,\"threads\":%d,\"times_ms\":[%s],\"cpu_ms\":[%s],\"gflop_per_image\":%.4f,"
+              "\"peak_gflops\":%.2f}\n",
+              static_cast<long long>(n), threads, times.c_str(), cpu.c_str(), resnet50_flops(model, 224, 224) / 1e9,
+              bench::measured_peak_gflops(threads));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc == 5 && std::string(argv[1]) == "--forward-times")
+    return forward_times(std::atoll(argv[2]), std::atoi(argv[3]), std::atoi(argv[4]));
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

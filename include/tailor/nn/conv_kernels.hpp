@@ -1,0 +1,155 @@
+// tailor/nn/conv_kernels.hpp: the register-tile micro-kernels of tailor's convolutions.
+//
+// One micro-kernel computes a (MR, kConvNR) tile of C = epilogue(sum over taps t and
+// channels k of A_t[r lda + k] B[t cin + k, :]) with the tile in registers over all of K and
+// bias, residual and ReLU applied before the single store. A is read in place: one pointer per
+// tap, rows lda apart (an implicit GEMM: nn/conv2d.hpp), or a plain matrix (ntaps = 1, the
+// GEMMs of nn/conv_winograd.hpp). B is one weight panel (K, kConvNR), k-major, zero-padded.
+// Tiles: 14 x 32 (28 zmm accumulators) on AVX-512, 6 x 16 on AVX2 + FMA, 4 x 16 portable C++
+// (plain loops the compiler vectorises). The order of every dot product is fixed (taps, then
+// channels), so results do not depend on how work is split.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <utility>
+
+#include "tailor/nn/simd.hpp"
+
+namespace tailor::nn {
+
+namespace detail {
+#if defined(__AVX512F__)
+inline constexpr int kConvMR = 14;  ///< most rows (output pixels) of a register tile
+inline constexpr int kConvNR = 32;  ///< output channels of a register tile = weight panel width
+#define TAILOR_CONV_SIMD 1
+#elif defined(__AVX2__) && defined(__FMA__)
+inline constexpr int kConvMR = 6;
+inline constexpr int kConvNR = 16;
+#define TAILOR_CONV_SIMD 1
+#else
+inline constexpr int kConvMR = 4;
+inline constexpr int kConvNR = 16;
+#define TAILOR_CONV_SIMD 0
+#endif
+}  // namespace detail
+
+namespace detail {
+
+/// One register tile's inputs: C[0:MR, 0:ncols] = epilogue(sum over taps t and channels k of
+/// A_t[r lda + k] B[t cin + k, :]).
+struct ConvTile {
+  const float* const* a;  ///< (ntaps): row 0's input for each tap; row r is r * lda further
+  int64_t ntaps, cin, lda;
+  const float* b;         ///< packed panel (ntaps * cin, kConvNR)
+  const float* bias;      ///< (kConvNR), padded
+  float* c;               ///< output row 0; rows are ldc apart
+  int64_t ldc;
+  const float* res;       ///< residual row 0 or null; rows ldr apart
+  int64_t ldr;
+  int ncols;              ///< valid columns, <= kConvNR
+  bool relu;
+};
+
+#if TAILOR_CONV_SIMD
+/// How far ahead of its loads the micro-kernel prefetches weights, in floats (4 KiB).
+inline constexpr int64_t kPrefetchFloats = 1024;
+
+template <int MR>
+inline void conv_micro_kernel(const ConvTile& t) {
+  using namespace simd;
+  constexpr int W = kWidth, NV = kConvNR / kWidth;
+  static_assert(kConvNR % kWidth == 0, "panel width must be whole vectors");
+  V acc[MR][NV];
+  for (int r = 0; r < MR; ++r)
+    for (int j = 0; j < NV; ++j) acc[r][j] = zero();
+  const float* b = t.b;
+  const int64_t lda = t.lda, cin = t.cin;
+  for (int64_t tap = 0; tap < t.ntaps; ++tap) {
+    const float* a = t.a[tap];
+    for (int64_t k = 0; k < cin; ++k) {
+      V bv[NV];
+      for (int j = 0; j < NV; ++j) bv[j] = load(b + j * W);
+      // Weights stream from memory once per pass at small batch: fetch 4 KiB ahead (the
+      // hardware prefetcher alone leaves the kernel waiting on DRAM; measured ~15% of a
+      // batch-1 forward pass). Prefetches past the panel's end are harmless hints.
+      for (int j = 0; j < kConvNR; j += 16) __builtin_prefetch(b + kPrefetchFloats + j, 0, 3);
+      b += kConvNR;
+      for (int r = 0; r < MR; ++r) {
+        const V x = set1(a[r * lda + k]);
+        for (int j = 0; j < NV; ++j) acc[r][j] = fmadd(x, bv[j], acc[r][j]);
+      }
+    }
+  }
+  int nv[NV];
+  for (int j = 0; j < NV; ++j) nv[j] = std::max(0, std::min(W, t.ncols - j * W));
+  for (int j = 0; j < NV; ++j) {
+    const V bj = load(t.bias + j * W);
+    for (int r = 0; r < MR; ++r) acc[r][j] = acc[r][j] + bj;
+  }
+  if (t.res) {
+    for (int r = 0; r < MR; ++r)
+      for (int j = 0; j < NV; ++j) acc[r][j] = acc[r][j] + load(t.res + r * t.ldr + j * W, nv[j]);
+  }
+  if (t.relu) {
+    const V z = zero();
+    for (int r = 0; r < MR; ++r)
+      for (int j = 0; j < NV; ++j) acc[r][j] = max(acc[r][j], z);
+  }
+  if (t.ncols == kConvNR) {
+    for (int r = 0; r < MR; ++r)
+      for (int j = 0; j < NV; ++j) store(t.c + r * t.ldc + j * W, acc[r][j]);
+  } else {
+    for (int r = 0; r < MR; ++r)
+      for (int j = 0; j < NV; ++j)
+        if (nv[j] > 0) store(t.c + r * t.ldc + j * W, acc[r][j], nv[j]);
+  }
+}
+#else
+/// Portable micro-kernel: plain loops the compiler vectorises (no std::fma: without FMA
+/// hardware that is a library call).
+template <int MR>
+inline void conv_micro_kernel(const ConvTile& t) {
+  constexpr int NR = kConvNR;
+  float acc[MR][NR];
+  for (int r = 0; r < MR; ++r)
+    for (int j = 0; j < NR; ++j) acc[r][j] = 0.f;
+  const float* b = t.b;
+  for (int64_t tap = 0; tap < t.ntaps; ++tap) {
+    const float* a = t.a[tap];
+    for (int64_t k = 0; k < t.cin; ++k) {
+      for (int r = 0; r < MR; ++r) {
+        const float x = a[r * t.lda + k];
+        for (int j = 0; j < NR; ++j) acc[r][j] += x * b[j];
+      }
+      b += NR;
+    }
+  }
+  for (int r = 0; r < MR; ++r)
+    for (int j = 0; j < t.ncols; ++j) {
+      float v = acc[r][j] + t.bias[j];
+      if (t.res) v += t.res[r * t.ldr + j];
+      if (t.relu && !(v > 0.f)) v = 0.f;
+      t.c[r * t.ldc + j] = v;
+    }
+}
+#endif
+
+using ConvKernelFn = void (*)(const ConvTile&);
+
+template <int... I>
+constexpr std::array<ConvKernelFn, sizeof...(I)> conv_kernel_table(std::integer_sequence<int, I...>) {
+  return {&conv_micro_kernel<I + 1>...};
+}
+/// conv_kernels()[mr - 1] handles mr rows.
+inline const std::array<ConvKernelFn, kConvMR>& conv_kernels() {
+  static constexpr auto table = conv_kernel_table(std::make_integer_sequence<int, kConvMR>{});
+  return table;
+}
+
+/// A run of consecutive output pixels whose inputs are evenly spaced: one output row of one
+/// image (or, for a 1x1 stride-1 conv, all pixels).
+
+}  // namespace detail
+}  // namespace tailor::nn
