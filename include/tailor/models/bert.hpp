@@ -136,14 +136,13 @@ class BertSession;
 /// over the rows of the current batch (R rows, the sequences back to back).
 namespace modeling_bert {
 
-/// The rows of one forward chunk and the session scratch every module uses.
+/// The rows of one forward pass and the session's pool.
 struct Batch {
   int64_t rows = 0;                  ///< R
   const int64_t* offsets = nullptr;  ///< (nseq + 1)
   int64_t nseq = 0;
   const uint8_t* keep = nullptr;     ///< (R) attention mask, or null when all 1
   ThreadPool* pool = nullptr;
-  Arena* arena = nullptr;
 };
 
 /// Row stride for an (R, n) activation: whole cache lines, and not a multiple of 4 KiB
@@ -171,39 +170,39 @@ struct LayerNorm {
     weight = load_vector(b, name + ".weight", H);
     bias = load_vector(b, name + ".bias", H);
   }
-  /// y (R, H) = LayerNorm(x (R, H)); y may equal x.
-  void forward(const float* x, int64_t ldx, float* y, int64_t ldy, const Batch& bt) const {
-    nn::layernorm(x, ldx, y, ldy, bt.rows, H, weight.data(), bias.data(), eps, *bt.pool);
+  /// x (rows, H) in place, on the calling thread.
+  void forward(float* x, int64_t ldx, int64_t rows) const {
+    for (int64_t r = 0; r < rows; ++r) nn::layernorm_row(x + r * ldx, x + r * ldx, H, weight.data(), bias.data(), eps);
   }
 };
 
-/// torch.nn.Linear(in, out), or several side by side (query, key, value) as one packed GEMM.
+/// torch.nn.Linear(in, out): y = act(x W^T + b (+ residual)), W packed at load.
 struct Linear {
   nn::PackedWeight weight;      // (in, out) packed
   AlignedBuffer<float> bias;    // (out)
-  void load(const Bundle& b, const std::vector<std::string>& names, int64_t out_each, int64_t in) {
-    const int64_t parts = int64_t(names.size()), out = out_each * parts;
-    std::vector<float> w(size_t(out * in));
-    bias.resize(size_t(out));
-    for (int64_t p = 0; p < parts; ++p) {
-      b.load_f32(names[size_t(p)] + ".weight", Shape{out_each, in}, w.data() + p * out_each * in);
-      b.load_f32(names[size_t(p)] + ".bias", Shape{out_each}, bias.data() + p * out_each);
-    }
+  void load(const Bundle& b, const std::string& name, int64_t out, int64_t in) {
+    std::vector<float> w(static_cast<size_t>(out * in));
+    b.load_f32(name + ".weight", Shape{out, in}, w.data());
+    bias = load_vector(b, name + ".bias", out);
     weight = nn::PackedWeight::from_out_in(w.data(), out, in);
   }
-  void load(const Bundle& b, const std::string& name, int64_t out, int64_t in) {
-    load(b, std::vector<std::string>{name}, out, in);
-  }
-  int64_t out_features() const { return weight.cols(); }
-  /// y (M, out) = act(x (M, in) W^T + b (+ residual)).
-  void forward(const float* x, int64_t M, int64_t ldx, float* y, int64_t ldy, ThreadPool& pool,
-               nn::Activation act = nn::Activation::none, const float* residual = nullptr, int64_t ldr = 0) const {
+  static nn::Epilogue epilogue(const float* bias, nn::Activation act, const float* residual, int64_t ldr) {
     nn::Epilogue ep;
-    ep.bias = bias.data();
+    ep.bias = bias;
     ep.act = act;
     ep.residual = residual;
     ep.ldr = ldr;
-    nn::gemm(x, M, ldx, weight, y, ldy, ep, pool);
+    return ep;
+  }
+  /// y (M, out) = act(x (M, in) W^T + b (+ residual)), split over the pool.
+  void forward(const float* x, int64_t M, int64_t ldx, float* y, int64_t ldy, ThreadPool& pool,
+               nn::Activation act = nn::Activation::none, const float* residual = nullptr, int64_t ldr = 0) const {
+    nn::gemm(x, M, ldx, weight, y, ldy, epilogue(bias.data(), act, residual, ldr), pool);
+  }
+  /// The same on the calling thread (a task of the caller's parallel region).
+  void forward_serial(const float* x, int64_t M, int64_t ldx, float* y, int64_t ldy,
+                      nn::Activation act = nn::Activation::none, const float* residual = nullptr, int64_t ldr = 0) const {
+    nn::gemm_serial(x, M, ldx, weight, y, ldy, epilogue(bias.data(), act, residual, ldr));
   }
 };
 
@@ -239,19 +238,50 @@ struct BertEmbeddings {
   }
 };
 
-/// BertSelfAttention: query, key, value projections (one GEMM) and per-head attention.
+/// BertSelfAttention: the query, key and value Linear layers and per-head attention.
+///
+/// The three weights are packed into one GEMM whose output columns are grouped by head:
+/// [q_0 k_0 v_0 | q_1 k_1 v_1 | ...], each group `group` columns (3 D rounded up to whole GEMM
+/// panels, zero-padded). A head's task then computes its own q, k, v (its panels of the
+/// GEMM) and its attention, so projection and attention make one parallel region.
 struct BertSelfAttention {
-  Linear qkv;  // query | key | value: (H, 3H)
-  int64_t H = 0, heads = 0;
+  nn::PackedWeight qkv;        // (H, heads x group) packed
+  AlignedBuffer<float> bias;   // (heads x group)
+  int64_t H = 0, heads = 0, D = 0, group = 0;
   void load(const Bundle& b, const std::string& p, const BertConfig& c) {
     H = c.hidden_size;
     heads = c.num_attention_heads;
-    qkv.load(b, {p + "query", p + "key", p + "value"}, H, H);
+    D = H / heads;
+    group = (3 * D + nn::PackedWeight::kPanel - 1) / nn::PackedWeight::kPanel * nn::PackedWeight::kPanel;
+    const int64_t N = heads * group;
+    std::vector<float> w(static_cast<size_t>(N * H), 0.f), part(static_cast<size_t>(H * H)), pb(static_cast<size_t>(H));
+    bias.resize(size_t(N));
+    std::fill(bias.begin(), bias.end(), 0.f);
+    const char* names[3] = {"query", "key", "value"};
+    for (int64_t j = 0; j < 3; ++j) {
+      b.load_f32(p + names[j] + ".weight", Shape{H, H}, part.data());  // (out, in)
+      b.load_f32(p + names[j] + ".bias", Shape{H}, pb.data());
+      for (int64_t h = 0; h < heads; ++h)
+        for (int64_t d = 0; d < D; ++d) {
+          const int64_t row = h * group + j * D + d;  // output column in the grouped layout
+          std::memcpy(w.data() + row * H, part.data() + (h * D + d) * H, size_t(H) * sizeof(float));
+          bias[size_t(row)] = pb[size_t(h * D + d)];
+        }
+    }
+    qkv = nn::PackedWeight::from_out_in(w.data(), N, H);
   }
-  /// ctx (R, H) = attention over x (R, H); qkv_buf is (R, 3H) scratch.
-  void forward(const float* x, int64_t ldx, float* qkv_buf, int64_t ldq, float* ctx, int64_t ldc, const Batch& bt) const {
-    qkv.forward(x, bt.rows, ldx, qkv_buf, ldq, *bt.pool);
-    nn::multi_head_attention(qkv_buf, ldq, bt.offsets, bt.nseq, H, heads, bt.keep, ctx, ldc, *bt.pool, *bt.arena);
+  int64_t qkv_columns() const { return heads * group; }
+  /// ctx (R, H) = attention over x (R, H); qkv_buf (R, heads x group) is scratch, as is
+  /// `scratch` (nn::multi_head_attention_scratch floats).
+  void forward(const float* x, int64_t ldx, float* qkv_buf, int64_t ldq, float* ctx, int64_t ldc, float* scratch,
+               const Batch& bt) const {
+    const int64_t panels_per_head = group / nn::PackedWeight::kPanel;
+    nn::multi_head_attention(qkv_buf, ldq, nn::QkvLayout::grouped(D, group), bt.offsets, bt.nseq, H, heads, bt.keep,
+                             ctx, ldc, *bt.pool, scratch, [&](int64_t h) {
+                               nn::gemm_serial(x, bt.rows, ldx, qkv, qkv_buf, ldq,
+                                               Linear::epilogue(bias.data(), nn::Activation::none, nullptr, 0),
+                                               h * panels_per_head, (h + 1) * panels_per_head);
+                             });
   }
 };
 
@@ -263,10 +293,10 @@ struct BertSelfOutput {
     dense.load(b, p + "dense", c.hidden_size, c.hidden_size);
     layer_norm.load(b, p + "LayerNorm", c.hidden_size, c.layer_norm_eps);
   }
-  /// io (R, H): holds the input (the residual) on entry, the output on return.
-  void forward(const float* ctx, int64_t ldc, float* io, int64_t ldio, const Batch& bt) const {
-    dense.forward(ctx, bt.rows, ldc, io, ldio, *bt.pool, nn::Activation::none, io, ldio);  // residual in place
-    layer_norm.forward(io, ldio, io, ldio, bt);
+  /// Rows of one task. io (rows, H): the input (the residual) on entry, the output on return.
+  void forward(const float* ctx, int64_t ldc, float* io, int64_t ldio, int64_t rows) const {
+    dense.forward_serial(ctx, rows, ldc, io, ldio, nn::Activation::none, io, ldio);  // residual in place
+    layer_norm.forward(io, ldio, rows);
   }
 };
 
@@ -288,8 +318,9 @@ struct BertIntermediate {
     dense.load(b, p + "dense", c.intermediate_size, c.hidden_size);
     act = nn::activation_from_name(c.hidden_act);
   }
-  void forward(const float* x, int64_t ldx, float* y, int64_t ldy, const Batch& bt) const {
-    dense.forward(x, bt.rows, ldx, y, ldy, *bt.pool, act);
+  /// Rows of one task: y (rows, I) = act(x (rows, H) W^T + b).
+  void forward(const float* x, int64_t ldx, float* y, int64_t ldy, int64_t rows) const {
+    dense.forward_serial(x, rows, ldx, y, ldy, act);
   }
 };
 
@@ -301,24 +332,45 @@ struct BertOutput {
     dense.load(b, p + "dense", c.hidden_size, c.intermediate_size);
     layer_norm.load(b, p + "LayerNorm", c.hidden_size, c.layer_norm_eps);
   }
-  /// io (R, H): the attention output (the residual) on entry, the layer's output on return.
-  void forward(const float* inter, int64_t ldi, float* io, int64_t ldio, const Batch& bt) const {
-    dense.forward(inter, bt.rows, ldi, io, ldio, *bt.pool, nn::Activation::none, io, ldio);
-    layer_norm.forward(io, ldio, io, ldio, bt);
+  /// Rows of one task. io (rows, H): the attention output (the residual) on entry, the
+  /// layer's output on return.
+  void forward(const float* inter, int64_t ldi, float* io, int64_t ldio, int64_t rows) const {
+    dense.forward_serial(inter, rows, ldi, io, ldio, nn::Activation::none, io, ldio);
+    layer_norm.forward(io, ldio, rows);
   }
 };
 
-/// Scratch a layer uses, allocated once per forward chunk.
+/// Scratch a layer uses, allocated once per forward pass.
 struct LayerScratch {
-  float* qkv;    // (R, 3H)
+  float* qkv;        // (R, heads x group)
   int64_t ldq;
-  float* ctx;    // (R, H)
+  float* ctx;        // (R, H)
   int64_t ldc;
-  float* inter;  // (R, I)
+  float* inter;      // (R, I)
   int64_t ldi;
+  float* attention;  // nn::multi_head_attention_scratch floats
 };
 
+/// Row blocks for a layer's row-wise region: at least one per thread, at most 256 rows each
+/// (the GEMM's M block), whole register tiles.
+inline std::vector<int64_t> row_blocks(int64_t R, int threads) {
+  const int64_t tile = nn::detail::kGemmMR;
+  const int64_t tiles = (R + tile - 1) / tile;
+  const int64_t n = std::min<int64_t>(tiles, std::max<int64_t>(threads, (R + 255) / 256));
+  const int64_t per = (tiles + n - 1) / n * tile;
+  std::vector<int64_t> b;
+  for (int64_t r = 0; r < R; r += per) b.push_back(r);
+  b.push_back(R);
+  return b;
+}
+
 /// BertLayer: attention, then the feed-forward block (intermediate + output).
+///
+/// Two parallel regions per layer (each a fork-join over the session's pool): the heads
+/// (their q, k, v projection and attention), then blocks of rows running BertSelfOutput,
+/// BertIntermediate and BertOutput back to back: everything after attention is row-wise,
+/// so a block's rows stay in cache through the whole feed-forward block and the threads
+/// meet twice per layer instead of after every op.
 struct BertLayer {
   BertAttention attention;
   BertIntermediate intermediate;
@@ -330,10 +382,15 @@ struct BertLayer {
   }
   /// x (R, H) in place: hidden states in, the layer's output out.
   void forward(float* x, int64_t ldx, const LayerScratch& s, const Batch& bt) const {
-    attention.self.forward(x, ldx, s.qkv, s.ldq, s.ctx, s.ldc, bt);
-    attention.output.forward(s.ctx, s.ldc, x, ldx, bt);
-    intermediate.forward(x, ldx, s.inter, s.ldi, bt);
-    output.forward(s.inter, s.ldi, x, ldx, bt);
+    attention.self.forward(x, ldx, s.qkv, s.ldq, s.ctx, s.ldc, s.attention, bt);
+    const std::vector<int64_t> blocks = row_blocks(bt.rows, bt.pool->size());
+    bt.pool->run(int(blocks.size() - 1), [&](int i) {
+      const int64_t r0 = blocks[size_t(i)], rows = blocks[size_t(i) + 1] - r0;
+      float* xr = x + r0 * ldx;
+      attention.output.forward(s.ctx + r0 * s.ldc, s.ldc, xr, ldx, rows);
+      intermediate.forward(xr, ldx, s.inter + r0 * s.ldi, s.ldi, rows);
+      output.forward(s.inter + r0 * s.ldi, s.ldi, xr, ldx, rows);
+    });
   }
 };
 
@@ -651,16 +708,19 @@ class BertSession {
     bt.nseq = int64_t(count);
     bt.keep = any_masked ? keep : nullptr;
     bt.pool = pool_.get();
-    bt.arena = &a;
     const int64_t ldx = modeling_bert::row_stride(H);
     modeling_bert::LayerScratch s;
-    s.ldq = modeling_bert::row_stride(3 * H);
+    s.ldq = modeling_bert::row_stride(model_->encoder_.layer.front().attention.self.qkv_columns());
     s.ldc = modeling_bert::row_stride(H);
     s.ldi = modeling_bert::row_stride(I);
     float* x = a.alloc<float>(size_t(R * ldx));
     s.qkv = a.alloc<float>(size_t(R * s.ldq));
     s.ctx = a.alloc<float>(size_t(R * s.ldc));
     s.inter = a.alloc<float>(size_t(R * s.ldi));
+    int64_t max_t = 0;
+    for (size_t i = 0; i < count; ++i) max_t = std::max(max_t, lens[first + i]);
+    s.attention = a.alloc<float>(size_t(nn::multi_head_attention_scratch(max_t, c.head_dim(), pool_->size(),
+                                                                         c.num_attention_heads)));
 
     model_->embeddings_.forward(ids, types, pos, x, ldx, bt);
     model_->encoder_.forward(x, ldx, s, bt);

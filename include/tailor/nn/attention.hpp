@@ -10,16 +10,16 @@
 //
 // Per (sequence, head): k^T and v are packed into GEMM panels (nn/gemm.hpp pack_panels), then
 // S = q k^T and ctx = P v run on the GEMM micro-kernels, with the row softmax
-// (nn/softmax.hpp) in between. Pairs are handed out longest first to the pool's threads,
-// each with its own scratch slot; every output element is computed by exactly one thread in a
-// fixed order, so results do not depend on the thread count.
+// (nn/softmax.hpp) in between. Heads are handed out to the pool's threads, each with its own
+// scratch slot, and can first compute their own q, k, v columns (the model fuses its QKV
+// projection in this way: one parallel region per attention block); every output element is
+// computed by exactly one thread in a fixed order, so results do not depend on the thread count.
 #pragma once
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdint>
-#include <numeric>
 #include <vector>
 
 #include "tailor/core/arena.hpp"
@@ -60,50 +60,76 @@ inline void attention_head(const float* q, const float* k, const float* v, int64
                                              (D + kGemmNRNarrow - 1) / kGemmNRNarrow, blk);
 }
 
-/// Multi-head self-attention over sequences stored back to back.
-///   qkv (R, 3 H), row stride ld_qkv: query in columns [0, H), key [H, 2H), value [2H, 3H);
+/// Floats of scratch multi_head_attention() needs: one attention_head() scratch per thread
+/// that runs heads.
+inline int64_t multi_head_attention_scratch(int64_t max_t, int64_t D, int threads, int64_t heads) {
+  return detail::round_up(attention_head_scratch(max_t, D), 16) * std::min<int64_t>(threads, heads);
+}
+
+/// Where each head's query, key and value columns sit in the projected rows: head h's q is
+/// columns [q0 + h step, + D), its k [k0 + h step, + D), its v [v0 + h step, + D).
+struct QkvLayout {
+  int64_t q0 = 0, k0 = 0, v0 = 0, step = 0;
+  /// [Q (H) | K (H) | V (H)]: HF's three Linear outputs side by side.
+  static QkvLayout blocks(int64_t H, int64_t heads) { return {0, H, 2 * H, H / heads}; }
+  /// [q_0 k_0 v_0 (pad) | q_1 k_1 v_1 (pad) | ...]: each head's columns together, `group` apart.
+  static QkvLayout grouped(int64_t D, int64_t group) { return {0, D, 2 * D, group}; }
+};
+
+/// Multi-head self-attention over sequences stored back to back, one task per head:
+///   project(h) first fills head h's q, k, v columns of qkv (e.g. its slice of the QKV GEMM;
+///   a no-op when qkv is already complete), then head h attends over every sequence;
+///   qkv (R, ...), row stride ld_qkv, laid out as `layout` says;
 ///   offsets (nseq + 1): sequence b is rows [offsets[b], offsets[b + 1]);
 ///   keep (R) or null: 0 marks a key to exclude within its sequence;
-///   ctx (R, H), row stride ldc: the heads' outputs side by side.
-/// Scale is head_dim^-1/2, as in BERT.
-inline void multi_head_attention(const float* qkv, int64_t ld_qkv, const int64_t* offsets, int64_t nseq, int64_t H,
-                                 int64_t heads, const uint8_t* keep, float* ctx, int64_t ldc, ThreadPool& pool,
-                                 Arena& arena) {
+///   ctx (R, H), row stride ldc: head h's output in columns [h D, (h + 1) D).
+/// Heads run in parallel on the pool, each thread with its own part of `scratch`
+/// (multi_head_attention_scratch(longest sequence, D, pool.size(), heads) floats, 64-byte
+/// aligned); scale is head_dim^-1/2, as in BERT.
+template <class Project>
+inline void multi_head_attention(float* qkv, int64_t ld_qkv, const QkvLayout& layout, const int64_t* offsets,
+                                 int64_t nseq, int64_t H, int64_t heads, const uint8_t* keep, float* ctx, int64_t ldc,
+                                 ThreadPool& pool, float* scratch, Project&& project) {
   const int64_t D = H / heads;
   const float scale = float(1.0 / std::sqrt(double(D)));
   int64_t max_t = 0;
   for (int64_t b = 0; b < nseq; ++b) max_t = std::max(max_t, offsets[b + 1] - offsets[b]);
   if (max_t == 0) return;
-  // (sequence, head) pairs, longest sequences first so the last pairs handed out are short.
-  std::vector<int64_t> order(static_cast<size_t>(nseq));
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
-    return offsets[a + 1] - offsets[a] > offsets[b + 1] - offsets[b];
-  });
   // A sequence with every key kept takes the unmasked (all-SIMD) softmax.
-  std::vector<uint8_t> masked(size_t(nseq), 0);
+  std::vector<uint8_t> masked(static_cast<size_t>(nseq), 0);
   if (keep)
     for (int64_t b = 0; b < nseq; ++b)
       for (int64_t r = offsets[b]; r < offsets[b + 1]; ++r)
         if (!keep[r]) { masked[size_t(b)] = 1; break; }
-  const int64_t npairs = nseq * heads;
-  const int slots = int(std::min<int64_t>(pool.size(), npairs));
+  const int slots = int(std::min<int64_t>(pool.size(), heads));
   const int64_t per_slot = detail::round_up(attention_head_scratch(max_t, D), 16);
-  float* scratch = arena.alloc<float>(size_t(per_slot * slots));
   std::atomic<int64_t> next{0};
-  // One long-running task per scratch slot, each pulling pairs until none are left.
+  // One long-running task per scratch slot, each pulling heads until none are left.
   pool.run(slots, [&](int slot) {
     float* s = scratch + slot * per_slot;
-    for (int64_t p = next.fetch_add(1, std::memory_order_relaxed); p < npairs;
-         p = next.fetch_add(1, std::memory_order_relaxed)) {
-      const int64_t b = order[size_t(p / heads)], h = p % heads;
-      const int64_t r0 = offsets[b], T = offsets[b + 1] - r0;
-      if (T == 0) continue;
-      const float* base = qkv + r0 * ld_qkv + h * D;
-      attention_head(base, base + H, base + 2 * H, ld_qkv, T, D, scale, masked[size_t(b)] ? keep + r0 : nullptr,
-                     ctx + r0 * ldc + h * D, ldc, s);
+    for (int64_t h = next.fetch_add(1, std::memory_order_relaxed); h < heads;
+         h = next.fetch_add(1, std::memory_order_relaxed)) {
+      project(h);
+      for (int64_t b = 0; b < nseq; ++b) {
+        const int64_t r0 = offsets[b], T = offsets[b + 1] - r0;
+        if (T == 0) continue;
+        const float* base = qkv + r0 * ld_qkv + h * layout.step;
+        attention_head(base + layout.q0, base + layout.k0, base + layout.v0, ld_qkv, T, D, scale,
+                       masked[size_t(b)] ? keep + r0 : nullptr, ctx + r0 * ldc + h * D, ldc, s);
+      }
     }
   });
+}
+
+/// multi_head_attention over complete [Q | K | V] rows (qkv (R, 3 H)), scratch from `arena`.
+inline void multi_head_attention(const float* qkv, int64_t ld_qkv, const int64_t* offsets, int64_t nseq, int64_t H,
+                                 int64_t heads, const uint8_t* keep, float* ctx, int64_t ldc, ThreadPool& pool,
+                                 Arena& arena) {
+  int64_t max_t = 0;
+  for (int64_t b = 0; b < nseq; ++b) max_t = std::max(max_t, offsets[b + 1] - offsets[b]);
+  float* scratch = arena.alloc<float>(size_t(multi_head_attention_scratch(max_t, H / heads, pool.size(), heads)));
+  multi_head_attention(const_cast<float*>(qkv), ld_qkv, QkvLayout::blocks(H, heads), offsets, nseq, H, heads, keep,
+                       ctx, ldc, pool, scratch, [](int64_t) {});
 }
 
 }  // namespace tailor::nn

@@ -344,6 +344,20 @@ inline void gemm(const float* A, int64_t M, int64_t lda, const PackedWeight& W, 
   detail::gemm_blocked(A, M, lda, W, C, ldc, ep, pool, detail::GemmBlocking{});
 }
 
+/// gemm() on the calling thread alone, for callers that split the work themselves (a task
+/// of a model's own parallel region): rows [0, M) and the output columns of weight panels
+/// [p0, p1) (p1 < 0: all), i.e. C[:, p0 kPanel : min(N, p1 kPanel)]. Same numerics as gemm().
+inline void gemm_serial(const float* A, int64_t M, int64_t lda, const PackedWeight& W, float* C, int64_t ldc,
+                        const Epilogue& ep, int64_t p0 = 0, int64_t p1 = -1) {
+  const int64_t K = W.rows(), N = W.cols();
+  if (p1 < 0 || p1 > W.panels()) p1 = W.panels();
+  if (M <= 0 || N <= 0 || p0 >= p1) return;
+  TAILOR_CHECK(lda >= K && ldc >= N, ErrorCode::internal, "gemm: leading dimension smaller than the row", "");
+  const detail::GemmBlocking blk{};
+  const int64_t mc = std::max<int64_t>(detail::kGemmMR, blk.mc / detail::kGemmMR * detail::kGemmMR);
+  for (int64_t m0 = 0; m0 < M; m0 += mc) detail::gemm_block(A, lda, W, C, ldc, ep, m0, std::min(M, m0 + mc), p0, p1, blk);
+}
+
 /// The same contract as gemm() computed by Eigen's GEMM (on W unpacked into a (K, N)
 /// matrix by the caller: `w_in_out`, row stride N): the baseline for tests and benchmarks.
 inline void gemm_eigen(const float* A, int64_t M, int64_t lda, const float* w_in_out, int64_t K, int64_t N, float* C,
