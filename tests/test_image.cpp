@@ -343,7 +343,9 @@ TEST_CASE(".npy files round-trip and malformed ones are refused") {
       {"{'descr': '<f4', 'fortran_order': False, 'shape': (1,1,1,1,1,1,1,1,1), }", 4},  // rank 9
       {"{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), 'x': 1}", 24},  // unknown key
   };
-  for (const auto& [dict, n] : bad) {
+  for (const auto& entry : bad) {
+    const std::string& dict = entry.first;
+    const size_t n = entry.second;
     CAPTURE(dict);
     const std::string f = npy(dict, n);
     CHECK_THROWS_AS(parse_npy(f.data(), f.size()), Error);

@@ -100,7 +100,9 @@ TEST_CASE("random bytes, with and without a valid signature, never crash") {
 TEST_CASE("every seed image decodes; truncated at every offset it fails cleanly") {
   const auto all = seeds();
   REQUIRE(all.size() >= 20);
-  for (const auto& [name, bytes] : all) {
+  for (const auto& seed : all) {
+    const std::string& name = seed.first;
+    const std::string& bytes = seed.second;
     CAPTURE(name);
     CHECK(outcome(bytes) == "");  // every colour type, 16-bit, interlaced, progressive, CMYK
     for (size_t cut = 0; cut < bytes.size(); ++cut) (void)outcome(bytes.substr(0, cut));
@@ -109,7 +111,9 @@ TEST_CASE("every seed image decodes; truncated at every offset it fails cleanly"
 
 TEST_CASE("seed images with flipped bytes never crash") {
   std::mt19937 g(99);
-  for (const auto& [name, bytes] : seeds()) {
+  for (const auto& seed : seeds()) {
+    const std::string& name = seed.first;
+    const std::string& bytes = seed.second;
     CAPTURE(name);
     for (int rep = 0; rep < 60; ++rep) {
       std::string s = bytes;
@@ -136,8 +140,9 @@ TEST_CASE("0 x N sizes are refused") {
 
 TEST_CASE("huge declared sizes are refused from the header, before any allocation") {
   const std::string tiny_idat = scanlines(std::vector<uint8_t>(3, 0), 1, 3);
-  for (auto [w, h] : {std::pair<uint32_t, uint32_t>{0x7fffffff, 0x7fffffff}, {0xffffffff, 1}, {100000, 100000},
-                      {16384, 16384}, {16385, 2}, {8000, 8000}}) {
+  for (const auto& wh : {std::pair<uint32_t, uint32_t>{0x7fffffff, 0x7fffffff}, {0xffffffff, 1}, {100000, 100000},
+                         {16384, 16384}, {16385, 2}, {8000, 8000}}) {
+    const uint32_t w = wh.first, h = wh.second;
     CAPTURE(w);
     CAPTURE(h);
     const std::string o = outcome(png_file(w, h, 8, 2, tiny_idat));
@@ -195,7 +200,9 @@ TEST_CASE("other formats are refused by name") {
       {"P6\n2 2\n255\n............", "PNM"},
       {std::string("\0\0\0\x1c" "ftypavif", 12), "AVIF"},
   };
-  for (const auto& [bytes, name] : files) {
+  for (const auto& file : files) {
+    const std::string& bytes = file.first;
+    const std::string& name = file.second;
     CAPTURE(name);
     try {
       Image::decode(bytes.data(), bytes.size(), {}, "f");
