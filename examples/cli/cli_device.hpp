@@ -22,6 +22,7 @@
 #include "tailor/image/preprocess.hpp"
 #include "tailor/io/bundle.hpp"
 #include "tailor/models/bert.hpp"
+#include "tailor/models/device_outputs.hpp"
 #include "tailor/models/resnet50.hpp"
 #include "tailor/text/tokenizer.hpp"
 
@@ -80,17 +81,7 @@ class ImageTower {
   /// x: (N, 3, H, W) normalized float32.
   ResNetOutput forward(const float* x, int64_t n, int64_t h, int64_t w, bool keep_feature_map = false) {
     if (cpu_session_) return cpu_session_->forward(x, n, h, w, keep_feature_map);
-    cuda::ResNetOutput g = gpu_session_->forward(x, n, h, w, true, keep_feature_map);
-    ResNetOutput r;
-    r.n = g.batch;
-    r.feature_dim = g.features;
-    r.num_classes = g.num_classes;
-    r.pooled = std::move(g.pooled);
-    r.logits = std::move(g.logits);
-    r.feature_map = std::move(g.feature_map);
-    r.feature_h = g.feature_h;
-    r.feature_w = g.feature_w;
-    return r;
+    return to_host_output(gpu_session_->forward(x, n, h, w, true, keep_feature_map));
   }
   /// Decoded images through the bundle's torchvision transform, as one batch.
   ResNetOutput forward(const std::vector<Image>& images, bool keep_feature_map = false) {
@@ -146,7 +137,7 @@ class TextTower {
     req.sentence = p == Pooling::cls ? cuda::Pooling::cls : p == Pooling::mean ? cuda::Pooling::mean
                                                                                : cuda::Pooling::pooler;
     req.normalize = normalize ? 1 : 0;
-    const cuda::BertOutput o = gpu_session_->forward(views(enc), req);
+    const cuda::BertOutput o = gpu_session_->forward(token_views(sequence_views(enc)), req);
     std::vector<std::vector<float>> out(texts.size());
     for (size_t i = 0; i < out.size(); ++i)
       out[i].assign(o.sentence.begin() + int64_t(i) * o.hidden, o.sentence.begin() + int64_t(i + 1) * o.hidden);
@@ -158,27 +149,8 @@ class TextTower {
   BertOutput forward(const std::vector<std::string>& texts, int64_t max_length) {
     if (cpu_session_) return cpu_session_->forward(cpu_session_->encode(texts, max_length));
     const std::vector<Encoding> enc = encode(texts, max_length);
-    const BertConfig& c = config();
-    cuda::BertRequest req;
-    req.last_hidden_state = true;
-    req.pooled = c.has_pooler;
-    req.logits = c.num_labels > 0;
-    req.sentence = cuda::Pooling::none;
-    const cuda::BertOutput g = gpu_session_->forward(views(enc), req);
-    BertOutput out;
-    out.hidden_size = g.hidden;
-    out.num_labels = g.num_labels;
-    out.offsets.assign(1, 0);
-    for (size_t i = 0; i < enc.size(); ++i) {
-      const int64_t len = int64_t(enc[i].ids.size());
-      const float* rows = g.last_hidden_state.data() + int64_t(i) * g.seq_len * g.hidden;
-      out.last_hidden_state.insert(out.last_hidden_state.end(), rows, rows + len * g.hidden);
-      out.attention_mask.insert(out.attention_mask.end(), size_t(len), uint8_t(1));
-      out.offsets.push_back(out.offsets.back() + len);
-    }
-    out.pooled = g.pooled;
-    out.logits = g.logits;
-    return out;
+    const std::vector<BertSequence> seqs = sequence_views(enc);
+    return to_host_output(gpu_session_->forward(token_views(seqs), full_request(config())), seqs);
   }
 
  private:
@@ -191,13 +163,6 @@ class TextTower {
     EncodeOptions eo;
     eo.max_length = max_length > 0 ? max_length : std::min(c.tokenizer.model_max_length, c.max_position_embeddings);
     return tokenizer_->encode_batch(texts, eo);
-  }
-  static std::vector<cuda::TokenSequence> views(const std::vector<Encoding>& enc) {
-    std::vector<cuda::TokenSequence> v;
-    for (const Encoding& e : enc)
-      v.push_back({e.ids.data(), e.type_ids.empty() ? nullptr : e.type_ids.data(),
-                   e.attention_mask.empty() ? nullptr : e.attention_mask.data(), int64_t(e.ids.size())});
-    return v;
   }
 
   std::unique_ptr<Bert> cpu_;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cli.hpp"
+#include "cli_device.hpp"
 #include "tailor/image/heatmap.hpp"
 #include "tailor/models/tryon.hpp"
 
@@ -40,11 +41,8 @@ struct Common {
 Common common_options(tailor::cli::Args& a) {
   Common c;
   const auto w = a.option("--weights", "BUNDLE", "a tryon bundle (converters/convert.py tryon)");
-  c.opt.threads = int(a.integer("--threads", "threads (0: all cores, or $TAILOR_NUM_THREADS)", 0, 0, 1024));
-  const std::string device = a.option("--device", "cpu|cuda", "where to run", "cpu");
-  if (device != "cpu")
-    throw tailor::Error(tailor::ErrorCode::unsupported, "--device " + device + " is not available for score/rank yet",
-                        "use --device cpu");
+  c.opt.threads = int(a.integer("--threads", "CPU threads (0: all cores, or $TAILOR_NUM_THREADS)", 0, 0, 1024));
+  tailor::cli::device_options(a, c.opt);
   if (!w) throw tailor::cli::UsageError("--weights BUNDLE is required");
   c.weights = *w;
   return c;
@@ -65,7 +63,7 @@ std::string what_tokens_mean(const tailor::Explanation& ex) {
 
 int run_score(int argc, char** argv) {
   tailor::cli::Args a(argc, argv,
-                      "score --weights B --image IMG --text TEXT [--json] [--explain heat.png] [--threads N]",
+                      "score --weights B --image IMG --text TEXT [--json] [--explain heat.png] [--device cpu|cuda] [--threads N]",
                       "Scores how well a garment described by TEXT suits the photo IMG with a try-on bundle:\n"
                       "the logit, the probability (sigmoid; softmax for several outputs) and per-stage timings.\n"
                       "--explain writes a heatmap over the photo (red raises the score, blue lowers it) and\n"

@@ -40,6 +40,7 @@
 
 #include "tailor/models/bert.hpp"
 #include "tailor/models/bert_config.hpp"
+#include "tailor/models/device_outputs.hpp"
 #include "tailor/models/fusion_head.hpp"
 #include "tailor/models/registry.hpp"
 #include "tailor/models/resnet50.hpp"

@@ -8,6 +8,8 @@
 //   ResNet    tailor::ResNet50 (models/resnet50.hpp, checked against torchvision): pooled
 //             features and logits, ResNet-50 at 224 and a 1-block-per-stage net at 64 x 80
 //   head      tailor::FusionHead (models/fusion_head.hpp) for every fusion
+//   try-on    tailor::TryOn with Options::device = cuda vs cpu: rank (probabilities of every
+//             output), the exact CAM from the GPU feature map, per-token contributions
 // Skipped without a usable GPU.
 #include <doctest/doctest.h>
 
@@ -22,6 +24,8 @@
 #include "tailor/models/bert.hpp"
 #include "tailor/models/fusion_head.hpp"
 #include "tailor/models/resnet50.hpp"
+#include "tailor/models/tryon.hpp"
+#include "tryon_builder.hpp"
 
 using namespace tailor;
 using namespace tailor::test;
@@ -385,4 +389,41 @@ TEST_CASE("GPU fusion head matches the CPU head for every fusion" * gpu_required
       cpu.forward(img.data(), txt.data(), N, want.data(), pool);
       TAILOR_CHECK_CLOSE(gpu.forward(img.data(), txt.data(), N), want, 1e-5);
     }
+}
+
+// ---- the try-on pipeline ---------------------------------------------------------------------
+
+TEST_CASE("GPU try-on (TryOn with device cuda) matches the CPU pipeline" * gpu_required()) {
+  const std::vector<std::string> texts = {"a red summer dress", "black jeans with pockets", "a blue wool coat", ""};
+  const std::vector<Image> images = {random_image(90, 70, 1), random_image(64, 64, 2), random_image(40, 120, 3)};
+  for (const char* fusion : {"concat_linear", "concat_mlp", "late"}) {
+    CAPTURE(fusion);
+    const std::string bytes = tiny_tryon({{"fusion", fusion}, {"image_feature", "pooled"}, {"text_feature", "mean"},
+                                          {"n_out", 2}, {"mlp_hidden", 8}});
+    const Bundle b = Bundle::from_memory(bytes.data(), bytes.size(), "tiny-tryon");
+    Options cpu_opt, gpu_opt;
+    cpu_opt.threads = 2;
+    gpu_opt.device = Device::cuda;
+    const TryOn cpu(b, cpu_opt), gpu(b, gpu_opt);
+    TryOnSession cs = cpu.session(), gs = gpu.session();
+    for (const Image& img : images) {
+      const auto want = cs.rank(img, texts), got = gs.rank(img, texts);
+      REQUIRE(got.size() == want.size());
+      std::vector<float> w, g;
+      for (size_t i = 0; i < want.size(); ++i) {
+        // Sort by the caller's index so that near ties cannot swap the comparison.
+        const auto& wi = *std::find_if(want.begin(), want.end(), [&](const RankedItem& r) { return r.index == i; });
+        const auto& gi = *std::find_if(got.begin(), got.end(), [&](const RankedItem& r) { return r.index == i; });
+        w.insert(w.end(), wi.score.probabilities.begin(), wi.score.probabilities.end());
+        g.insert(g.end(), gi.score.probabilities.begin(), gi.score.probabilities.end());
+      }
+      TAILOR_CHECK_CLOSE(g, w, 1e-5);
+    }
+    if (std::string(fusion) != "concat_mlp") {  // exact CAM: from the GPU's feature map
+      const Explanation we = cs.explain(images[0], texts[1]), ge = gs.explain(images[0], texts[1]);
+      CHECK(ge.image_method == "cam");
+      TAILOR_CHECK_CLOSE(ge.map, we.map, 1e-5);
+      TAILOR_CHECK_CLOSE(ge.token_contributions, we.token_contributions, 1e-5);
+    }
+  }
 }

@@ -12,6 +12,9 @@
 //   - encode_image()/encode_texts() hand the cached features to a caller that scores many
 //     combinations itself (score_features()).
 // TryOn is immutable and shared by threads; each thread scores through its own TryOnSession.
+// Options::device picks the towers' device: the CPU models, or the GPU ones of tailor/cuda.hpp
+// (a program linked with tailor::cuda); their outputs are converted to the CPU layouts
+// (models/device_outputs.hpp), so everything after the towers is the same code.
 #pragma once
 
 #include <algorithm>
@@ -19,6 +22,7 @@
 #include <cmath>
 #include <memory>
 #include <numeric>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,7 +32,9 @@
 #include "tailor/image/image.hpp"
 #include "tailor/image/preprocess.hpp"
 #include "tailor/io/bundle.hpp"
+#include "tailor/cuda.hpp"
 #include "tailor/models/bert.hpp"
+#include "tailor/models/device_outputs.hpp"
 #include "tailor/models/fusion_head.hpp"
 #include "tailor/models/registry.hpp"
 #include "tailor/models/resnet50.hpp"
@@ -97,23 +103,31 @@ class TryOnSession;
 
 class TryOn {
  public:
-  /// Loads a "tryon" bundle: validated, then the towers, the tokenizer and the head.
+  /// Loads a "tryon" bundle: validated, then the towers (on opt.device), the tokenizer and
+  /// the head.
   explicit TryOn(const Bundle& b, const Options& opt = {}) : opt_(opt) {
     if (b.arch() != "tryon")
       detail::fail(ErrorCode::unsupported, b.path() + " is a '" + b.arch() + "' bundle, not a tryon one",
                    "convert an ImageTextModel checkpoint with converters/convert.py tryon");
     validate_bundle(b);
     const json& c = b.config();
-    image_ = std::make_unique<ResNet50>(b, c.at("image"), "image.", opt);
-    text_ = std::make_unique<Bert>(b, c.at("text"), "text.", opt);
-    tokenizer_ = std::make_unique<BertTokenizer>(BertTokenizer::from_vocab(
-        b.vocab(), BertConfig::from_json(c.at("text"), b.path() + ": tailor.config.text").tokenizer, opt.limits,
-        b.path() + ": tailor.vocab"));
+    image_cfg_ = ResNetConfig::from_json(c.at("image"), b.path() + ": tailor.config.image");
+    text_cfg_ = BertConfig::from_json(c.at("text"), b.path() + ": tailor.config.text");
+    pre_ = Preprocess::from_json(b.preprocess(), b.path() + ": tailor.preprocess");
+    if (opt.device == Device::cuda) {
+      gpu_image_ = std::make_unique<cuda::ResNet50>(b, c.at("image"), "image.", opt);
+      gpu_text_ = std::make_unique<cuda::Bert>(b, c.at("text"), "text.", opt);
+    } else {
+      image_ = std::make_unique<ResNet50>(b, c.at("image"), "image.", opt);
+      text_ = std::make_unique<Bert>(b, c.at("text"), "text.", opt);
+    }
+    tokenizer_ = std::make_unique<BertTokenizer>(
+        BertTokenizer::from_vocab(b.vocab(), text_cfg_.tokenizer, opt.limits, b.path() + ": tailor.vocab"));
     head_cfg_ = FusionHeadConfig::from_json(c.at("head"), b.path() + ": tailor.config.head");
-    const auto dims = detail::tryon_feature_dims(image_->config(), text_->config(), head_cfg_, b.path());
+    const auto dims = detail::tryon_feature_dims(image_cfg_, text_cfg_, head_cfg_, b.path());
     head_ = FusionHead(b, head_cfg_, dims.first, dims.second, "head.");
     if (head_cfg_.image_feature == "logits" && head_cfg_.is_linear()) {  // for exact CAMs through fc
-      const int64_t K = image_->num_classes(), C = image_->feature_dim();
+      const int64_t K = image_cfg_.num_classes, C = image_cfg_.feature_dim();
       fc_w_ = b.load_f32("image.fc.weight", {K, C});
       fc_b_ = b.load_f32("image.fc.bias", {K});
     }
@@ -122,12 +136,13 @@ class TryOn {
 
   TryOnSession session() const;
 
-  const ResNet50& image_tower() const noexcept { return *image_; }
-  const Bert& text_tower() const noexcept { return *text_; }
+  const ResNetConfig& image_config() const noexcept { return image_cfg_; }
+  const BertConfig& text_config() const noexcept { return text_cfg_; }
   const BertTokenizer& tokenizer() const noexcept { return *tokenizer_; }
   const FusionHead& head() const noexcept { return head_; }
   const FusionHeadConfig& head_config() const noexcept { return head_cfg_; }
-  const Preprocess& preprocess() const noexcept { return image_->preprocess(); }
+  /// The transform the image tower expects (the bundle's tailor.preprocess).
+  const Preprocess& preprocess() const noexcept { return pre_; }
   /// Parts with random weights ("image", "text", "head"): say so next to every score.
   const std::vector<std::string>& untrained() const noexcept { return untrained_; }
   const Options& options() const noexcept { return opt_; }
@@ -136,10 +151,16 @@ class TryOn {
   const std::vector<float>& image_fc_bias() const noexcept { return fc_b_; }
 
  private:
+  friend class TryOnSession;
   Options opt_;
+  ResNetConfig image_cfg_;
+  BertConfig text_cfg_;
+  Preprocess pre_;
   std::vector<float> fc_w_, fc_b_;
-  std::unique_ptr<ResNet50> image_;
+  std::unique_ptr<ResNet50> image_;  // on the CPU, or
   std::unique_ptr<Bert> text_;
+  std::unique_ptr<cuda::ResNet50> gpu_image_;  // on the GPU
+  std::unique_ptr<cuda::Bert> gpu_text_;
   std::unique_ptr<BertTokenizer> tokenizer_;
   FusionHeadConfig head_cfg_;
   FusionHead head_;
@@ -149,7 +170,15 @@ class TryOn {
 /// One thread's handle on a TryOn: the towers' sessions, scratch, and the last timings.
 class TryOnSession {
  public:
-  explicit TryOnSession(const TryOn& m) : m_(&m), img_(m.image_tower().session()), txt_(m.text_tower().session()) {}
+  explicit TryOnSession(const TryOn& m) : m_(&m), head_pool_(std::make_unique<ThreadPool>(1)) {
+    if (m.image_) {
+      img_.emplace(m.image_->session());
+      txt_.emplace(m.text_->session());
+    } else {
+      gpu_img_.emplace(m.gpu_image_->session());
+      gpu_txt_.emplace(m.gpu_text_->session());
+    }
+  }
 
   const TryOn& model() const noexcept { return *m_; }
   /// Per-stage milliseconds of the last score / rank / explain call.
@@ -178,7 +207,7 @@ class TryOnSession {
     for (size_t i = 0; i < imgs.size(); ++i) pre.run(imgs[i], x.data() + i * pre.output_size());
     t_.preprocess = ms_since(t0);
     t0 = now();
-    const ResNetOutput out = img_.forward(x.data(), int64_t(imgs.size()), pre.crop, pre.crop, keep_feature_map);
+    const ResNetOutput out = image_forward(x.data(), int64_t(imgs.size()), pre.crop, pre.crop, keep_feature_map);
     t_.image_tower = ms_since(t0);
     t0 = now();
     std::vector<ImageEncoding> encs(imgs.size());
@@ -212,9 +241,9 @@ class TryOnSession {
     t0 = now();
     for (size_t b0 = 0; b0 < texts.size(); b0 += text_batch_) {
       const size_t b1 = std::min(texts.size(), b0 + text_batch_);
-      std::vector<BertSequence> seqs;
-      for (size_t i = b0; i < b1; ++i) seqs.push_back(sequence(encs[i].tokens));
-      text_features(seqs, encs.data() + b0, keep_hidden);
+      std::vector<Encoding> batch;
+      for (size_t i = b0; i < b1; ++i) batch.push_back(encs[i].tokens);
+      text_features(sequence_views(batch), encs.data() + b0, keep_hidden);
     }
     t_.text_tower = ms_since(t0);
     return encs;
@@ -226,7 +255,7 @@ class TryOnSession {
     std::vector<float> txt(texts.size() * size_t(h.text_dim()));
     for (size_t i = 0; i < texts.size(); ++i) std::copy(texts[i].feature.begin(), texts[i].feature.end(), txt.begin() + long(i * size_t(h.text_dim())));
     std::vector<float> logits(texts.size() * size_t(h.n_out()));
-    h.forward_one_image(img.head_part.data(), txt.data(), int64_t(texts.size()), logits.data(), txt_.pool());
+    h.forward_one_image(img.head_part.data(), txt.data(), int64_t(texts.size()), logits.data(), *head_pool_);
     return logits;
   }
 
@@ -317,19 +346,21 @@ class TryOnSession {
     return std::chrono::duration<double, std::milli>(clock::now() - t0).count();
   }
 
-  static BertSequence sequence(const Encoding& e) {
-    BertSequence s;
-    s.ids = e.ids.data();
-    s.type_ids = e.type_ids.data();
-    s.attention_mask = e.attention_mask.data();
-    s.length = int64_t(e.ids.size());
-    return s;
+  /// The image tower on the model's device: x (N, 3, H, W) normalized.
+  ResNetOutput image_forward(const float* x, int64_t n, int64_t h, int64_t w, bool keep_feature_map) {
+    if (img_) return img_->forward(x, n, h, w, keep_feature_map);
+    return to_host_output(gpu_img_->forward(x, n, h, w, /*logits=*/true, keep_feature_map));
+  }
+  /// The text tower on the model's device, in BertSession::forward's layout.
+  BertOutput text_forward(const std::vector<BertSequence>& seqs) {
+    if (txt_) return txt_->forward(seqs);
+    return to_host_output(gpu_txt_->forward(token_views(seqs), full_request(m_->text_config())), seqs);
   }
 
   /// Fills encs[i].feature (and .hidden) for a batch of sequences.
   void text_features(const std::vector<BertSequence>& seqs, TextEncoding* encs, bool keep_hidden) {
     const std::string& f = m_->head_config().text_feature;
-    const BertOutput out = txt_.forward(seqs);
+    const BertOutput out = text_forward(seqs);
     for (size_t i = 0; i < seqs.size(); ++i) {
       if (f == "logits") {
         const float* l = out.logits.data() + i * size_t(out.num_labels);
@@ -394,7 +425,7 @@ class TryOnSession {
   /// w . F[i, j] / cells (+ an equal share of w . fc.bias for "logits" features).
   void cam(const ImageEncoding& ie, Explanation& ex) const {
     const FusionHead& h = m_->head();
-    const int64_t C = m_->image_tower().feature_dim(), cells = ie.grid_h * ie.grid_w;
+    const int64_t C = m_->image_config().feature_dim(), cells = ie.grid_h * ie.grid_w;
     const float* w = h.image_weight(ex.output);  // (d_img)
     std::vector<double> wc(static_cast<size_t>(C));           // the weight seen by one cell's C features
     double constant = 0;
@@ -402,7 +433,7 @@ class TryOnSession {
       // w . (W_fc x + b_fc): fold W_fc into w.
       const std::vector<float>& fc_w = m_->image_fc_weight();  // (num_classes, C)
       const std::vector<float>& fc_b = m_->image_fc_bias();
-      const int64_t K = m_->image_tower().num_classes();
+      const int64_t K = m_->image_config().num_classes;
       for (int64_t k = 0; k < K; ++k) {
         for (int64_t c = 0; c < C; ++c) wc[size_t(c)] += double(w[k]) * fc_w[size_t(k * C + c)];
         constant += double(w[k]) * fc_b[size_t(k)];
@@ -449,13 +480,13 @@ class TryOnSession {
           for (int64_t y = y0; y < y1; ++y)
             for (int64_t xx = x0; xx < x1; ++xx) xi[size_t(c) * size_t(S * S) + size_t(y * S + xx)] = 0.f;
       }
-      const ResNetOutput out = img_.forward(x.data(), n, S, S);
+      const ResNetOutput out = image_forward(x.data(), n, S, S, false);
       for (int64_t k = 0; k < n; ++k) {
         const float* f = logits ? out.logits.data() + k * out.num_classes : out.pooled.data() + k * out.feature_dim;
         std::vector<float> part(static_cast<size_t>(h.first_width()));
         h.image_part(f, part.data());
         std::vector<float> l(static_cast<size_t>(h.n_out()));
-        h.forward_one_image(part.data(), te.feature.data(), 1, l.data(), txt_.pool());
+        h.forward_one_image(part.data(), te.feature.data(), 1, l.data(), *head_pool_);
         ex.map[size_t(p0 + k)] = ex.logit - l[size_t(ex.output)];
       }
     }
@@ -467,7 +498,7 @@ class TryOnSession {
   void explain_tokens(const TextEncoding& te, const std::vector<float>& image_part, Explanation& ex) {
     const FusionHead& h = m_->head();
     const auto& ids = te.tokens.ids;
-    const int64_t T = int64_t(ids.size()), H = m_->text_tower().config().hidden_size;
+    const int64_t T = int64_t(ids.size()), H = m_->text_config().hidden_size;
     for (int64_t t = 0; t < T; ++t) {
       ex.tokens.push_back(m_->tokenizer().id_to_token(ids[size_t(t)]));
       ex.offsets.push_back(te.tokens.offsets[size_t(t)]);
@@ -513,14 +544,17 @@ class TryOnSession {
     // The image part is the same for every variant.
     for (size_t i = 0; i < which.size(); ++i) {
       std::vector<float> l(static_cast<size_t>(h.n_out()));
-      h.forward_one_image(image_part.data(), variants[i].feature.data(), 1, l.data(), txt_.pool());
+      h.forward_one_image(image_part.data(), variants[i].feature.data(), 1, l.data(), *head_pool_);
       ex.token_contributions[size_t(which[i])] = ex.logit - l[size_t(ex.output)];
     }
   }
 
   const TryOn* m_;
-  ResNetSession img_;
-  BertSession txt_;
+  std::optional<ResNetSession> img_;  // CPU towers, or
+  std::optional<BertSession> txt_;
+  std::optional<cuda::ResNetSession> gpu_img_;  // GPU towers
+  std::optional<cuda::BertSession> gpu_txt_;
+  std::unique_ptr<ThreadPool> head_pool_;  // the head's small GEMMs
   TryOnTimings t_;
   size_t text_batch_ = 32;
 };
