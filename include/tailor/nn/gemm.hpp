@@ -292,7 +292,7 @@ inline void gemm_panels(const float* A, int64_t lda, const float* panels, int64_
   do {
     const int64_t kc = std::min(kc_max, K - pc);
     const bool first = pc == 0, last = pc + kc >= K;
-    const int64_t ntiles = (m1 - m0 + MR - 1) / MR;
+    const int64_t ntiles = (m1 - m0 + MR - 1) / MR, npanels = (N + NR - 1) / NR;
     const int64_t lines = kc * NR * int64_t(sizeof(float)) / 64;  // of one panel's K block
     for (int64_t p = p0; p < p1; ++p) {
       const int64_t n0 = p * NR;
@@ -301,7 +301,9 @@ inline void gemm_panels(const float* A, int64_t lda, const float* panels, int64_
       const float* bias = last && ep.bias ? ep.bias + n0 : nullptr;
       // While this panel's tiles run, the next panel's K block is prefetched into L2, a
       // slice per tile, so weights streaming from memory overlap with compute.
-      const char* next = p + 1 < p1 ? reinterpret_cast<const char*>(panels + (p + 1) * K * NR + pc * NR) : nullptr;
+      // (The panel after the task's last is prefetched too: the next task's first, whichever
+      // thread runs it, then comes from L3 at worst.)
+      const char* next = p + 1 < npanels ? reinterpret_cast<const char*>(panels + (p + 1) * K * NR + pc * NR) : nullptr;
       int64_t ti = 0;
       for (int64_t i = m0; i < m1; i += MR, ++ti) {
         const int mr = int(std::min<int64_t>(MR, m1 - i));
