@@ -188,6 +188,26 @@ TEST_CASE("a zlib bomb in a small PNG stops at the decode's memory budget") {
   CHECK((o == "limit exceeded" || o == "format error"));
 }
 
+TEST_CASE("a JPEG with thousands of scans is refused before decoding (time bomb)") {
+  // The progressive seed with its last scan repeated: a valid structure that would make the
+  // decoder walk every block once per scan.
+  const std::string jpg = test::read_file(test::source_dir() + "/tests/fuzz/corpus/image/progressive.jpg");
+  const size_t last_sos = jpg.rfind("\xFF\xDA");
+  const size_t eoi = jpg.rfind("\xFF\xD9");
+  REQUIRE((last_sos != std::string::npos && eoi != std::string::npos && eoi > last_sos));
+  std::string bomb = jpg.substr(0, eoi);
+  for (int i = 0; i < 200; ++i) bomb += jpg.substr(last_sos, eoi - last_sos);
+  bomb += "\xFF\xD9";
+  try {
+    Image::decode(bomb.data(), bomb.size(), {}, "scans");
+    FAIL("accepted");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::limit);
+    CHECK(std::string(e.what()).find("scans") != std::string::npos);
+  }
+  CHECK(outcome(jpg) == "");  // the seed itself (10 scans) decodes
+}
+
 TEST_CASE("other formats are refused by name") {
   const std::pair<std::string, std::string> files[] = {
       {"GIF89a\x01\x00\x01\x00\x80\x00\x00", "GIF"},

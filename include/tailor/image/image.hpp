@@ -108,24 +108,31 @@ inline uint32_t read_be32(const uint8_t* p) {
   return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | uint32_t(p[3]);
 }
 
+/// A progressive JPEG's decode time grows with scans x pixels (each scan walks every block of
+/// its components, even with no data left), so a few-KB file declaring 40 MP and thousands
+/// of scans would take minutes. These caps bound it: real encoders write about 10 scans.
+inline constexpr int64_t kMaxJpegScans = 128;
+inline constexpr uint64_t kMaxJpegScanPixels = uint64_t(1) << 31;  // scans x pixels
+
 /// Walks a JPEG's marker segments and refuses what stb_image v2.27 mishandles: a DHT table
 /// whose 16 code counts sum past 256 (the JPEG limit; v2.27 writes that many symbols into
-/// 256-entry arrays). Truncation and other damage are left to the decoder's own checks.
-/// Linear in the file size.
-inline void jpeg_prescan(const uint8_t* p, size_t n, const std::string& name) {
+/// 256-entry arrays). Returns the number of scans (SOS markers). Truncation and other damage
+/// are left to the decoder's own checks. Linear in the file size.
+inline int64_t jpeg_prescan(const uint8_t* p, size_t n, const std::string& name) {
+  int64_t scans = 0;
   size_t pos = 2;  // after SOI
   while (pos + 1 < n) {
     if (p[pos] != 0xFF) { ++pos; continue; }
     size_t m = pos + 1;
     while (m < n && p[m] == 0xFF) ++m;  // fill bytes
-    if (m >= n) return;
+    if (m >= n) return scans;
     const uint8_t marker = p[m];
     pos = m + 1;
-    if (marker == 0xD9) return;                                                   // EOI
+    if (marker == 0xD9) return scans;                                             // EOI
     if (marker == 0x00 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD8)) continue;  // no length
-    if (pos + 2 > n) return;
+    if (pos + 2 > n) return scans;
     const size_t len = (size_t(p[pos]) << 8) | p[pos + 1];
-    if (len < 2) return;
+    if (len < 2) return scans;
     if (marker == 0xC4) {  // DHT: tables read exactly as stb does (past the segment, 0 past the file)
       auto byte_at = [&](size_t i) -> size_t { return i < n ? p[i] : 0; };
       int64_t left = int64_t(len) - 2;
@@ -144,11 +151,13 @@ inline void jpeg_prescan(const uint8_t* p, size_t n, const std::string& name) {
     }
     pos += len;
     if (marker == 0xDA) {  // SOS: skip the entropy-coded data up to the next real marker
+      ++scans;
       while (pos + 1 < n && !(p[pos] == 0xFF && p[pos + 1] != 0x00 && !(p[pos + 1] >= 0xD0 && p[pos + 1] <= 0xD7) &&
                               p[pos + 1] != 0xFF))
         ++pos;
     }
   }
+  return scans;
 }
 
 /// Walks a PNG's chunks; true when it holds an empty IDAT chunk before the first non-empty
@@ -256,7 +265,7 @@ class Image {
       ihdr.color_type = p[25];
       ihdr.interlace = p[28];
     }
-    if (fmt == ImageFormat::jpeg) detail::jpeg_prescan(p, size, name);
+    const int64_t jpeg_scans = fmt == ImageFormat::jpeg ? detail::jpeg_prescan(p, size, name) : 0;
     std::vector<uint8_t> rewritten;
     if (fmt == ImageFormat::png && detail::png_has_empty_idat(p, size)) {
       rewritten = detail::png_without_empty_idat(p, size);
@@ -280,6 +289,12 @@ class Image {
       }
     }
     check_dims_(name, w, h, limits);
+    if (jpeg_scans > detail::kMaxJpegScans || uint64_t(jpeg_scans) * uint64_t(w) * uint64_t(h) > detail::kMaxJpegScanPixels)
+      fail_(name, ErrorCode::limit,
+            "is a " + std::to_string(w) + "x" + std::to_string(h) + " JPEG with " + std::to_string(jpeg_scans) +
+                " scans; decoding it would take too long (at most " + std::to_string(detail::kMaxJpegScans) +
+                " scans, and scans x pixels <= 2^31)",
+            "the file is crafted or unusual; re-encode it (encoders write about 10 scans)");
 
     // Allocation budget for this decode: generous for any real file of these dimensions,
     // far below what a decompression bomb would ask for.
