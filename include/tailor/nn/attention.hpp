@@ -37,7 +37,8 @@ inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 inline int64_t attention_head_scratch(int64_t T, int64_t D) {
   using namespace detail;
   const int64_t ld = round_up(T, 16);
-  return round_up(T * ld, 16) + round_up(round_up(T, kGemmNR) * D, 16) + round_up(round_up(D, kGemmNRNarrow) * T, 16);
+  return round_up(T * ld, 16) + round_up(round_up(T, kGemmNR) * D, 16) + round_up(round_up(D, kGemmNRNarrow) * T, 16) +
+         round_up(T, 16);
 }
 
 /// One head over one sequence: out (T, D; row stride ldo) = softmax(q k^T * scale) v, where
@@ -55,9 +56,18 @@ inline void attention_head(const float* q, const float* k, const float* v, int64
   pack_panels<kGemmNRNarrow>(v, T, D, ld, 1, vp);
   const GemmBlocking blk{};
   gemm_panels<kGemmMR, kGemmNR>(q, ld, kt, D, T, S, lds, Epilogue{}, 0, T, 0, (T + kGemmNR - 1) / kGemmNR, blk);
-  for (int64_t i = 0; i < T; ++i) softmax_inplace(S + i * lds, T, scale, keep);
+  // Unnormalised probabilities E; the 1 / sum of each row scales its output row instead.
+  float* inv = vp + round_up(round_up(D, kGemmNRNarrow) * T, 16);  // (T)
+  for (int64_t i = 0; i < T; ++i) inv[i] = 1.f / softmax_exp_inplace(S + i * lds, T, scale, keep);
   gemm_panels<kGemmMRNarrow, kGemmNRNarrow>(S, lds, vp, T, D, out, ldo, Epilogue{}, 0, T, 0,
                                              (D + kGemmNRNarrow - 1) / kGemmNRNarrow, blk);
+  for (int64_t i = 0; i < T; ++i) {
+    float* row = out + i * ldo;
+    const simd::V r = simd::set1(inv[i]);
+    int64_t d = 0;
+    for (; d + simd::kWidth <= D; d += simd::kWidth) simd::store(row + d, simd::load(row + d) * r);
+    if (d < D) simd::store(row + d, simd::load(row + d, int(D - d)) * r, int(D - d));
+  }
 }
 
 /// Floats of scratch multi_head_attention() needs: one attention_head() scratch per thread
