@@ -165,3 +165,18 @@ TEST_CASE("gemm_eigen, the baseline, agrees with gemm") {
   gemm_eigen(a.data(), M, K, t.data(), K, N, c2.data(), N, ep, pool);
   for (size_t i = 0; i < c1.size(); ++i) REQUIRE(c1[i] == doctest::Approx(c2[i]).epsilon(1e-4));
 }
+
+TEST_CASE("pack_panels_transposed equals pack_panels of the transpose, tails included") {
+  for (int64_t T : {1, 15, 16, 17, 48, 50, 129})
+    for (int64_t D : {1, 8, 16, 32, 33, 64}) {
+      const int64_t ld = D + 5;
+      const auto src = randn(size_t(T * ld), uint32_t(T * 7 + D));
+      const int64_t panels = (T + nn::detail::kGemmNR - 1) / nn::detail::kGemmNR;
+      std::vector<float> a(static_cast<size_t>(panels * nn::detail::kGemmNR * D), NAN), b = a;
+      nn::detail::pack_panels<nn::detail::kGemmNR>(src.data(), D, T, 1, ld, a.data());
+      nn::detail::pack_panels_transposed<nn::detail::kGemmNR>(src.data(), T, D, ld, b.data());
+      CAPTURE(T);
+      CAPTURE(D);
+      CHECK(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+    }
+}

@@ -52,7 +52,7 @@ inline void attention_head(const float* q, const float* k, const float* v, int64
   float* S = scratch;                                      // (T, T), row stride lds
   float* kt = S + round_up(T * lds, 16);                   // k^T (D, T) in panels of kGemmNR tokens
   float* vp = kt + round_up(round_up(T, kGemmNR) * D, 16);  // v (T, D) in panels of kGemmNRNarrow
-  pack_panels<kGemmNR>(k, D, T, 1, ld, kt);
+  pack_panels_transposed<kGemmNR>(k, T, D, ld, kt);
   pack_panels<kGemmNRNarrow>(v, T, D, ld, 1, vp);
   const GemmBlocking blk{};
   gemm_panels<kGemmMR, kGemmNR>(q, ld, kt, D, T, S, lds, Epilogue{}, 0, T, 0, (T + kGemmNR - 1) / kGemmNR, blk);

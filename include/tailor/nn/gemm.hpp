@@ -275,6 +275,63 @@ inline void pack_panels(const float* w, int64_t K, int64_t N, int64_t stride_k, 
   }
 }
 
+#if defined(__AVX512F__)
+/// r[0..16) := its transpose (row i of the result = column i of the input).
+inline void transpose16x16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 8; ++i) {  // per 128-bit lane: pairs of rows interleaved
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {  // r[4i + c], lane L: column 4L + c of rows 4i..4i+3
+    r[4 * i + 0] = _mm512_shuffle_ps(t[4 * i + 0], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i + 0], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int c = 0; c < 4; ++c) {  // gather lane L of r[c], r[4+c], r[8+c], r[12+c] into column 4L + c
+    const __m512 x0 = _mm512_shuffle_f32x4(r[c], r[4 + c], _MM_SHUFFLE(1, 0, 1, 0));
+    const __m512 y0 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], _MM_SHUFFLE(1, 0, 1, 0));
+    const __m512 x1 = _mm512_shuffle_f32x4(r[c], r[4 + c], _MM_SHUFFLE(3, 2, 3, 2));
+    const __m512 y1 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], _MM_SHUFFLE(3, 2, 3, 2));
+    t[c] = _mm512_shuffle_f32x4(x0, y0, _MM_SHUFFLE(2, 0, 2, 0));
+    t[4 + c] = _mm512_shuffle_f32x4(x0, y0, _MM_SHUFFLE(3, 1, 3, 1));
+    t[8 + c] = _mm512_shuffle_f32x4(x1, y1, _MM_SHUFFLE(2, 0, 2, 0));
+    t[12 + c] = _mm512_shuffle_f32x4(x1, y1, _MM_SHUFFLE(3, 1, 3, 1));
+  }
+  for (int i = 0; i < 16; ++i) r[i] = t[i];
+}
+#endif
+
+/// pack_panels<NR> of the transpose of src (T, D; row stride ld): panel p holds rows
+/// [p NR, p NR + NR) of src as its columns, i.e. element (d, j) = src[(p NR + j) ld + d].
+/// (Attention's k^T.) 16 x 16 blocks transposed in registers on AVX-512.
+template <int NR>
+inline void pack_panels_transposed(const float* src, int64_t T, int64_t D, int64_t ld, float* dst) {
+#if defined(__AVX512F__)
+  if constexpr (NR % 16 == 0) {
+    const int64_t panels = (T + NR - 1) / NR;
+    for (int64_t p = 0; p < panels; ++p) {
+      float* out = dst + p * D * NR;
+      for (int64_t j0 = 0; j0 < NR; j0 += 16) {
+        const int64_t t0 = p * NR + j0, nt = std::max<int64_t>(0, std::min<int64_t>(16, T - t0));
+        for (int64_t d0 = 0; d0 < D; d0 += 16) {
+          const int nd = int(std::min<int64_t>(16, D - d0));
+          const __mmask16 m = __mmask16((1u << nd) - 1u);
+          __m512 r[16];
+          for (int i = 0; i < 16; ++i)
+            r[i] = i < nt ? _mm512_maskz_loadu_ps(m, src + (t0 + i) * ld + d0) : _mm512_setzero_ps();
+          transpose16x16(r);
+          for (int i = 0; i < nd; ++i) _mm512_storeu_ps(out + (d0 + i) * NR + j0, r[i]);
+        }
+      }
+    }
+    return;
+  }
+#endif
+  pack_panels<NR>(src, D, T, 1, ld, dst);
+}
+
 /// Rows [m0, m1) x panels [p0, p1) of C (M, N) = epilogue(A (M, K) . B), B packed by
 /// pack_panels<NR> at `panels`, all of K in blocks of blk.kc. Single-threaded.
 template <int MR, int NR>

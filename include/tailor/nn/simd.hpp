@@ -161,6 +161,23 @@ inline V exp(V x) {
   return p * pow2i(n1) * pow2i(n - n1);
 }
 
+/// e^x for x <= 0 (softmax's max-subtracted scores): exp() without the overflow guard; x is
+/// clamped to [-87.3, 0] (below: ~1e-38; above 0: 1).
+inline V exp_nonpositive(V x) {
+  x = min(max(x, set1(-87.33654f)), zero());
+  const V n = round_nearest(x * set1(1.44269504088896341f));
+  V r = fmadd(n, set1(-0.693359375f), x);
+  r = fmadd(n, set1(2.12194440e-4f), r);
+  V p = set1(1.9875691500e-4f);
+  p = fmadd(p, r, set1(1.3981999507e-3f));
+  p = fmadd(p, r, set1(8.3334519073e-3f));
+  p = fmadd(p, r, set1(4.1665795894e-2f));
+  p = fmadd(p, r, set1(1.6666665459e-1f));
+  p = fmadd(p, r, set1(5.0000001201e-1f));
+  p = fmadd(p, r * r, r + set1(1.f));
+  return p * pow2i(n);
+}
+
 /// erf(x), Eigen's generic_fast_erf_float: a [13/8] rational function of x on [-4, 4]
 /// (erf(+-4) rounds to +-1 in float32).
 inline V erf(V x) {

@@ -40,7 +40,7 @@ inline float softmax_exp_inplace(float* x, int64_t n, float scale, const uint8_t
   V vsum = zero();
   int64_t j = 0;
   for (; j + W <= n; j += W) {
-    const V e = exp(fmadd(load(x + j), vs, vnm));
+    const V e = exp_nonpositive(fmadd(load(x + j), vs, vnm));
     store(x + j, e);
     vsum = vsum + e;
   }
