@@ -167,7 +167,7 @@ inline NpyArray parse_npy(const void* data, size_t size, const std::string& name
   };
   if (size < 10 || std::memcmp(p, "\x93NUMPY", 6) != 0) bad("not a .npy file (no \\x93NUMPY magic)");
   const int major = p[6];
-  size_t hlen, pre;
+  size_t hlen = 0, pre = 0;  // set by every branch that does not throw
   if (major == 1) { hlen = size_t(p[8]) | size_t(p[9]) << 8; pre = 10; }
   else if (major == 2 || major == 3) {
     if (size < 12) bad("truncated header");
