@@ -13,7 +13,7 @@
 #include "device.hpp"
 #include "launchers.hpp"
 #include "tailor/cuda.hpp"
-#include "tailor/models/fusion_head.hpp"
+#include "tailor/models/fusion_head_config.hpp"
 
 namespace tailor::cuda {
 

@@ -11,7 +11,7 @@
 
 #include "st_builder.hpp"
 #include "tailor/image/image.hpp"
-#include "tailor/models/fusion_head.hpp"
+#include "tailor/models/fusion_head_config.hpp"
 #include "tailor/models/registry.hpp"
 
 namespace tailor::test {

@@ -42,6 +42,7 @@
 #include "tailor/models/bert_config.hpp"
 #include "tailor/models/device_outputs.hpp"
 #include "tailor/models/fusion_head.hpp"
+#include "tailor/models/fusion_head_config.hpp"
 #include "tailor/models/registry.hpp"
 #include "tailor/models/resnet50.hpp"
 #include "tailor/models/resnet50_config.hpp"

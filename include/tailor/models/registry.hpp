@@ -12,7 +12,7 @@
 
 #include "tailor/io/bundle.hpp"
 #include "tailor/models/bert_config.hpp"
-#include "tailor/models/fusion_head.hpp"
+#include "tailor/models/fusion_head_config.hpp"
 #include "tailor/models/resnet50_config.hpp"
 
 namespace tailor {
