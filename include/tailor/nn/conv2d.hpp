@@ -32,8 +32,9 @@
 //   - a first layer reading the network's NCHW input (ResNet's stem) transposes it into the
 //     zero-bordered NHWC buffer as it pads; with Cin = 3 its kernel rows are 21 floats;
 //   - 3x3 / stride 1 / pad 1 convs with >= 16 input channels (13 of ResNet50's 53 convs, 37%
-//     of its FLOPs) run by Winograd F(2x2, 3x3) instead (nn/conv_winograd.hpp), with
-//     Winograd-domain weights packed at load (ConvAlgo::direct forces the implicit GEMM).
+//     of its FLOPs) run by Winograd F(2x2, 3x3) instead (nn/conv_winograd.hpp) when the map
+//     has enough tiles to pay for its larger weights (Conv2d::use_winograd); both weight
+//     layouts are packed at load (ConvAlgo::direct / ::winograd force one).
 // The micro-kernels are in nn/conv_kernels.hpp.
 // conv2d_reference() is the plain loop nest in double precision the tests compare with.
 #pragma once
@@ -104,12 +105,9 @@ class Conv2d {
     const bool wino_ok = s.kh == 3 && s.kw == 3 && s.stride == 1 && s.pad == 1 && input == ConvInput::nhwc;
     TAILOR_CHECK(algo != ConvAlgo::winograd || wino_ok, ErrorCode::invalid_argument,
                  "Winograd F(2x2, 3x3) needs a 3x3 / stride 1 / pad 1 conv over NHWC input, not " + s.str(), "");
-    if (algo == ConvAlgo::winograd || (algo == ConvAlgo::automatic && wino_ok && s.cin >= 16)) {
+    c.algo_ = algo;
+    if (algo == ConvAlgo::winograd || (algo == ConvAlgo::automatic && wino_ok && s.cin >= 16))
       c.wino_ = WinogradWeights::from_oihw(w, s.cin, s.cout);
-      c.b_.resize(size_t(panels * kPanel));
-      for (int64_t n = 0; n < panels * kPanel; ++n) c.b_[size_t(n)] = n < s.cout && bias ? bias[n] : 0.f;
-      return c;
-    }
     uint64_t elems = 0;
     if (!tailor::detail::checked_product({uint64_t(panels), uint64_t(kPanel), uint64_t(c.K_)}, &elems))
       tailor::detail::fail(ErrorCode::out_of_memory, "conv weight size overflows", "");
@@ -135,8 +133,19 @@ class Conv2d {
 
   const Conv2dShape& shape() const noexcept { return s_; }
   ConvInput input() const noexcept { return input_; }
-  /// True when conv2d() runs this conv by Winograd F(2x2, 3x3).
+  /// True when conv2d() may run this conv by Winograd F(2x2, 3x3) (see use_winograd()).
   bool winograd() const noexcept { return !wino_.empty(); }
+  /// Whether conv2d() takes the Winograd path for h x w images: forced by
+  /// ConvAlgo::winograd, or (automatic) when an image has enough 2x2 tiles. Winograd's 16
+  /// weight matrices are 1.78x the direct conv's weights, read from memory once per pass:
+  /// with few tiles (ResNet's last stage at 224: 16 per image) that extra traffic costs more
+  /// than the multiplies saved, at the few GB/s one core gets from DRAM. The choice depends on
+  /// the image size only, never the batch, so batching never changes a result's bits.
+  bool use_winograd(int64_t h, int64_t w) const noexcept {
+    if (wino_.empty()) return false;
+    return algo_ == ConvAlgo::winograd || ((h + 1) / 2) * ((w + 1) / 2) >= kWinogradMinTiles;
+  }
+  static constexpr int64_t kWinogradMinTiles = 32;
   const WinogradWeights& winograd_weights() const noexcept { return wino_; }
   int64_t panels() const noexcept { return (s_.cout + kPanel - 1) / kPanel; }
   /// Packed panel p: (K, kPanel) k-major.
@@ -151,8 +160,9 @@ class Conv2d {
   Conv2dShape s_;
   ConvInput input_ = ConvInput::nhwc;
   int64_t K_ = 0;
+  ConvAlgo algo_ = ConvAlgo::automatic;
   AlignedBuffer<float> w_, b_;
-  WinogradWeights wino_;
+  WinogradWeights wino_;  // also packed for automatic 3x3 convs, used when use_winograd()
 };
 
 namespace detail {
@@ -181,7 +191,7 @@ inline void conv2d(const Conv2d& conv, const float* x, int64_t n, int64_t h, int
                "conv " + s.str() + " on a " + std::to_string(h) + "x" + std::to_string(w) + " input has no output pixels",
                "the input image is too small for the network");
   const bool relu = act == Activation::relu;
-  if (conv.winograd()) {
+  if (conv.use_winograd(h, w)) {
     conv3x3_winograd(conv.winograd_weights(), conv.bias(0), s.cin, s.cout, x, n, h, w, y, residual, relu, pool);
     return;
   }
@@ -321,8 +331,9 @@ inline void conv2d(const Conv2d& conv, const float* x, int64_t n, int64_t h, int
       ct.relu = relu;
       conv_kernels()[size_t(tile.len - 1)](ct);
     };
-    // Tile-outer: the tile's inputs stay in L1 while it meets every weight panel of the task
-    // (the panels, <= 1 MiB, stay in L2), and it writes whole output rows.
+    // Tile-outer: a tile's inputs stay in L1 while it meets every weight panel of the task
+    // (<= 1 MiB, in L2), and it writes whole output rows. (Panel-outer, with the next panel
+    // prefetched, measured no better for the weight-heavy late layers and worse for early ones.)
     for (int64_t t = t0; t < t1; ++t)
       for (int64_t p = p0; p < p1; ++p) run_tile(t, p);
   });
