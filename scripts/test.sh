@@ -18,18 +18,20 @@ bash scripts/setup.sh
 stage "release build"
 bash scripts/build.sh build
 stage "tests (release)"
-ctest --test-dir build --output-on-failure --timeout 1800
+ctest --test-dir build --output-on-failure --timeout 1800 -j "$(nproc)"
 
 stage "sanitizer build (clang, ASan+UBSan, CUDA off)"
-CC=clang CXX=clang++ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+# -O1 with line tables only: a third less compile time than -O2 -g, and reports keep file:line.
+SAN_FLAGS=(-DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only -DNDEBUG")
+CC=clang CXX=clang++ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${SAN_FLAGS[@]}" \
   -DTAILOR_SANITIZE=address,undefined -DTAILOR_FUZZ=ON -DTAILOR_CUDA=OFF -DTAILOR_CHECK_HEADERS=OFF \
   -DTAILOR_BUILD_BENCHMARKS=OFF -DTAILOR_PYTHON="$PWD/.venv/bin/python" >/dev/null
-cmake --build build-asan -j "$(nproc)"
+cmake --build build-asan -j "$(nproc)" --target tailor_unit_tests tailor_fuzzers
 stage "unit tests under ASan+UBSan"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan -L unit --output-on-failure
 stage "thread sanitizer build (clang, TSan): concurrent inference on shared models"
-CC=clang CXX=clang++ cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+CC=clang CXX=clang++ cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${SAN_FLAGS[@]}" \
   -DTAILOR_SANITIZE=thread -DTAILOR_CUDA=OFF -DTAILOR_CHECK_HEADERS=OFF -DTAILOR_BUILD_BENCHMARKS=OFF \
   -DTAILOR_BUILD_EXAMPLES=OFF \
   -DTAILOR_PYTHON="$PWD/.venv/bin/python" >/dev/null

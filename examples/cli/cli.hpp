@@ -46,7 +46,7 @@ struct Registrar {
 #define TAILOR_CLI_CONCAT(a, b) TAILOR_CLI_CONCAT2(a, b)
 /// Registers `fn` as `tailor NAME`.
 #define TAILOR_CLI_COMMAND(name, summary, fn) \
-  static ::tailor::cli::Registrar TAILOR_CLI_CONCAT(tailor_cli_registrar_, __LINE__)(name, summary, fn)
+  static ::tailor::cli::Registrar TAILOR_CLI_CONCAT(tailor_cli_registrar_, __COUNTER__)(name, summary, fn)
 
 class Args {
  public:
