@@ -12,7 +12,8 @@ a temporary folder; the three then run BertModel's forward on the same (batch, 1
 torch.set_num_threads, ONNX Runtime intra_op_num_threads with inter_op 1, tailor Options::threads).
 tailor runs in `bench_bert --serve` (forward pass only, weights packed at load, as the
 others' sessions); each repetition times PyTorch, ONNX Runtime and tailor back to back, so a
-noisy, shared machine slows all three alike; figures are medians. Outputs are checked to
+noisy, shared machine slows all three alike, with an idle gap before each call (--gap) so no
+framework runs while the previous one's worker threads still spin; figures are medians. Outputs are checked to
 agree before timing. Prints a markdown table: ms per batch, tailor's GFLOP/s and % of the FMA
 peak measured in the same run (benchmarks/bench_common.hpp), and speedups (their time /
 tailor's).
@@ -78,6 +79,10 @@ def main(argv=None):
     ap.add_argument("--batch", type=int, nargs="+", default=[1, 8])
     ap.add_argument("--models", nargs="+", default=["base", "minilm"], choices=["base", "minilm"])
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--gap", type=float, default=0.1,
+                    help="seconds of idle before each timed call (default 0.1): the previous framework's "
+                         "worker threads (OpenMP, ONNX Runtime's pool, tailor's) stop spinning first, so none "
+                         "times itself against another's busy-waiting threads on a 2-core machine")
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -163,12 +168,15 @@ def main(argv=None):
                     tl.run()
                 times = {"pytorch": [], "onnxruntime": [], "tailor": []}
                 for _ in range(args.reps):
+                    time.sleep(args.gap)
                     t0 = time.perf_counter()
                     run_torch()
                     times["pytorch"].append((time.perf_counter() - t0) * 1e3)
+                    time.sleep(args.gap)
                     t0 = time.perf_counter()
                     sess.run(None, feeds)
                     times["onnxruntime"].append((time.perf_counter() - t0) * 1e3)
+                    time.sleep(args.gap)
                     times["tailor"].append(tl.run())
                 tl.close()
                 med = {k: statistics.median(v) for k, v in times.items()}
