@@ -164,7 +164,8 @@ std::vector<double> attention_ref(const float* q, const float* k, const float* v
 }  // namespace
 
 TEST_CASE("attention_head matches a float64 reference for odd sizes, masked or not") {
-  for (int64_t T : {1, 2, 9, 50, 129}) {
+  // T <= kAttentionSmallT (16) takes attention_head_small(), longer ones the GEMM path.
+  for (int64_t T : {1, 2, 9, 16, 17, 50, 129}) {
     for (int64_t D : {1, 8, 32, 64, 70}) {
       const int64_t ld = 3 * D + 5;
       const auto qkv = randn(size_t(T * ld), uint32_t(T * 100 + D), 1.f);

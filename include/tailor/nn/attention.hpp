@@ -45,9 +45,53 @@ inline int64_t attention_head_scratch(int64_t T, int64_t D) {
 /// q, k, v are (T, D) with row stride ld, and keys j with keep[j] == 0 are excluded (keep may
 /// be null; at least one key must be kept). scratch: attention_head_scratch(T, D) floats,
 /// 64-byte aligned.
+/// Sequences of at most this many tokens take attention_head_small().
+inline constexpr int64_t kAttentionSmallT = 16;
+
+/// attention_head() for short sequences (a garment description is ~8 tokens): each score is
+/// one SIMD dot product and each output row one pass of FMAs over the values, read in place.
+/// The GEMM path would pack k^T into kGemmNR-token panels, mostly padding at this length, and
+/// cost more in packing than in arithmetic. Same contract and scratch as attention_head().
+inline void attention_head_small(const float* q, const float* k, const float* v, int64_t ld, int64_t T, int64_t D,
+                                 float scale, const uint8_t* keep, float* out, int64_t ldo, float* scratch) {
+  using namespace simd;
+  constexpr int W = kWidth;
+  const int64_t dfull = D / W * W;
+  const int tail = int(D - dfull);
+  float* s = scratch;  // one row of scores at a time
+  for (int64_t i = 0; i < T; ++i) {
+    const float* qi = q + i * ld;
+    for (int64_t j = 0; j < T; ++j) {
+      const float* kj = k + j * ld;
+      V acc = zero();
+      for (int64_t d = 0; d < dfull; d += W) acc = fmadd(load(qi + d), load(kj + d), acc);
+      if (tail) acc = fmadd(load(qi + dfull, tail), load(kj + dfull, tail), acc);
+      s[j] = reduce_add(acc);
+    }
+    const float inv = 1.f / softmax_exp_inplace(s, T, scale, keep);  // excluded keys get 0
+    float* o = out + i * ldo;
+    for (int64_t d = 0; d < D; d += W) {
+      const int n = int(std::min<int64_t>(W, D - d));
+      V acc = zero();
+      if (n == W)
+        for (int64_t j = 0; j < T; ++j) acc = fmadd(set1(s[j]), load(v + j * ld + d), acc);
+      else
+        for (int64_t j = 0; j < T; ++j) acc = fmadd(set1(s[j]), load(v + j * ld + d, n), acc);
+      if (n == W)
+        store(o + d, acc * set1(inv));
+      else
+        store(o + d, acc * set1(inv), n);
+    }
+  }
+}
+
 inline void attention_head(const float* q, const float* k, const float* v, int64_t ld, int64_t T, int64_t D,
                            float scale, const uint8_t* keep, float* out, int64_t ldo, float* scratch) {
   using namespace detail;
+  if (T <= kAttentionSmallT) {
+    attention_head_small(q, k, v, ld, T, D, scale, keep, out, ldo, scratch);
+    return;
+  }
   const int64_t lds = round_up(T, 16);
   float* S = scratch;                                      // (T, T), row stride lds
   float* kt = S + round_up(T * lds, 16);                   // k^T (D, T) in panels of kGemmNR tokens

@@ -45,9 +45,10 @@ inline float softmax_exp_inplace(float* x, int64_t n, float scale, const uint8_t
     vsum = vsum + e;
   }
   float sum = reduce_add(vsum);
-  for (; j < n; ++j) {
-    x[j] = simd::exp(std::fma(x[j], scale, -m));
-    sum += x[j];
+  if (j < n) {  // the tail as one masked vector (a short attention row is all tail)
+    const int r = int(n - j);
+    store(x + j, exp_nonpositive(fmadd(load(x + j, r), vs, vnm)), r);
+    sum += reduce_add(load(x + j, r));  // lanes past the row load as 0
   }
   if (keep) {
     sum = 0.f;
