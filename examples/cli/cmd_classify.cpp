@@ -16,20 +16,6 @@
 
 namespace {
 
-std::vector<std::string> split_lines(const std::string& text) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t nl = text.find('\n', start);
-    if (nl == std::string::npos) nl = text.size();
-    std::string line = text.substr(start, nl - start);
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    out.push_back(line);
-    start = nl + 1;
-  }
-  return out;
-}
-
 int run_classify(int argc, char** argv) {
   tailor::cli::Args args(argc, argv, "classify --weights B [--top K] [--labels F] [--json] IMAGE...",
                          "Classifies images with a ResNet50 bundle: prints the top K classes of each image\n"
@@ -60,7 +46,7 @@ int run_classify(int argc, char** argv) {
     std::ifstream f(*labels_file, std::ios::binary);
     if (!f) throw tailor::Error(tailor::ErrorCode::io, *labels_file + ": cannot open", "check the path");
     std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    labels = split_lines(text);
+    labels = tailor::cli::split_lines(text);
     while (!labels.empty() && labels.back().empty()) labels.pop_back();
     if (int64_t(labels.size()) != nc)
       throw tailor::Error(tailor::ErrorCode::shape,
@@ -68,7 +54,7 @@ int run_classify(int argc, char** argv) {
                               std::to_string(nc) + " classes",
                           "pass the label file that belongs to these weights");
   } else if (auto meta = bundle.file().meta("tailor.labels")) {
-    labels = split_lines(*meta);
+    labels = tailor::cli::split_lines(*meta);
     if (int64_t(labels.size()) != nc) labels.clear();  // damaged metadata: fall back to numbers
   }
   if (model.untrained())
