@@ -141,12 +141,10 @@ inline float reduce_max(V a) { return a.v; }
 
 #endif
 
-/// e^x. Inputs below -87.3 give ~1e-38 (not 0), above 88.7 give ~FLT_MAX; callers here
-/// pass x - max(x) <= 0 (softmax) or clamped values.
-inline V exp(V x) {
-  x = min(max(x, set1(-87.33654f)), set1(88.72283f));
-  // x = n ln2 + r, |r| <= ln2 / 2, with ln2 split in two so n ln2 is exact (Cephes).
-  const V n = round_nearest(x * set1(1.44269504088896341f));
+/// The part of e^x that exp() and exp_nonpositive() share: x = n ln2 + r, |r| <= ln2 / 2,
+/// with ln2 split in two so n ln2 is exact (Cephes); returns e^r and sets n.
+inline V exp_reduced(V x, V& n) {
+  n = round_nearest(x * set1(1.44269504088896341f));
   V r = fmadd(n, set1(-0.693359375f), x);
   r = fmadd(n, set1(2.12194440e-4f), r);
   V p = set1(1.9875691500e-4f);
@@ -155,7 +153,14 @@ inline V exp(V x) {
   p = fmadd(p, r, set1(4.1665795894e-2f));
   p = fmadd(p, r, set1(1.6666665459e-1f));
   p = fmadd(p, r, set1(5.0000001201e-1f));
-  p = fmadd(p, r * r, r + set1(1.f));
+  return fmadd(p, r * r, r + set1(1.f));
+}
+
+/// e^x. Inputs below -87.3 give ~1e-38 (not 0), above 88.7 give ~FLT_MAX; callers here
+/// pass x - max(x) <= 0 (softmax) or clamped values.
+inline V exp(V x) {
+  V n;
+  const V p = exp_reduced(min(max(x, set1(-87.33654f)), set1(88.72283f)), n);
   // n = 128 only for x at the top clamp: split the scale so 2^n never overflows the exponent.
   const V n1 = min(n, set1(127.f));
   return p * pow2i(n1) * pow2i(n - n1);
@@ -164,17 +169,8 @@ inline V exp(V x) {
 /// e^x for x <= 0 (softmax's max-subtracted scores): exp() without the overflow guard; x is
 /// clamped to [-87.3, 0] (below: ~1e-38; above 0: 1).
 inline V exp_nonpositive(V x) {
-  x = min(max(x, set1(-87.33654f)), zero());
-  const V n = round_nearest(x * set1(1.44269504088896341f));
-  V r = fmadd(n, set1(-0.693359375f), x);
-  r = fmadd(n, set1(2.12194440e-4f), r);
-  V p = set1(1.9875691500e-4f);
-  p = fmadd(p, r, set1(1.3981999507e-3f));
-  p = fmadd(p, r, set1(8.3334519073e-3f));
-  p = fmadd(p, r, set1(4.1665795894e-2f));
-  p = fmadd(p, r, set1(1.6666665459e-1f));
-  p = fmadd(p, r, set1(5.0000001201e-1f));
-  p = fmadd(p, r * r, r + set1(1.f));
+  V n;
+  const V p = exp_reduced(min(max(x, set1(-87.33654f)), zero()), n);
   return p * pow2i(n);
 }
 
