@@ -70,17 +70,15 @@ inline void attention_head_small(const float* q, const float* k, const float* v,
     }
     const float inv = 1.f / softmax_exp_inplace(s, T, scale, keep);  // excluded keys get 0
     float* o = out + i * ldo;
-    for (int64_t d = 0; d < D; d += W) {
-      const int n = int(std::min<int64_t>(W, D - d));
+    for (int64_t d = 0; d < dfull; d += W) {
       V acc = zero();
-      if (n == W)
-        for (int64_t j = 0; j < T; ++j) acc = fmadd(set1(s[j]), load(v + j * ld + d), acc);
-      else
-        for (int64_t j = 0; j < T; ++j) acc = fmadd(set1(s[j]), load(v + j * ld + d, n), acc);
-      if (n == W)
-        store(o + d, acc * set1(inv));
-      else
-        store(o + d, acc * set1(inv), n);
+      for (int64_t j = 0; j < T; ++j) acc = fmadd(set1(s[j]), load(v + j * ld + d), acc);
+      store(o + d, acc * set1(inv));
+    }
+    if (tail) {
+      V acc = zero();
+      for (int64_t j = 0; j < T; ++j) acc = fmadd(set1(s[j]), load(v + j * ld + dfull, tail), acc);
+      store(o + dfull, acc * set1(inv), tail);
     }
   }
 }
