@@ -84,6 +84,34 @@ TEST_CASE("8 threads sharing one model get exactly the sequential results") {
   for (int k = 0; k < 8; ++k) CHECK(got[size_t(k)] == want);  // bit for bit
 }
 
+TEST_CASE("rank on several threads: batches run one per thread, same bits as one thread") {
+  const std::string bytes = tiny_tryon({{"fusion", "concat_linear"}, {"image_feature", "pooled"}, {"text_feature", "mean"},
+                                        {"n_out", 1}});
+  const Bundle b = Bundle::from_memory(bytes.data(), bytes.size(), "tiny-tryon");
+  std::vector<std::string> texts;
+  for (int i = 0; i < 23; ++i) texts.push_back(kTexts[size_t(i) % kTexts.size()] + std::string(size_t(i % 4), '!'));
+  const Image img = random_image(80, 72, 7);
+  std::vector<std::pair<size_t, float>> want;
+  for (int threads : {1, 2, 3}) {
+    CAPTURE(threads);
+    Options opt;
+    opt.threads = threads;
+    const TryOn model(b, opt);
+    TryOnSession s = model.session();
+    for (size_t batch : {size_t(2), size_t(32)}) {  // 12 batches (one per thread at a time), then one batch
+      CAPTURE(batch);
+      s.set_text_batch_size(batch);
+      for (int rep = 0; rep < 2; ++rep) {  // the per-thread sessions are reused
+        std::vector<std::pair<size_t, float>> got;
+        for (const auto& r : s.rank(img, texts)) got.emplace_back(r.index, r.logit);
+        REQUIRE(got.size() == texts.size());
+        if (want.empty()) want = got;
+        CHECK(got == want);  // bit for bit, same order
+      }
+    }
+  }
+}
+
 TEST_CASE("explanations: CAM cells sum to the image part, tokens to the text part") {
   const std::string bytes = tiny_tryon({{"fusion", "late"}, {"image_feature", "pooled"}, {"text_feature", "mean"}, {"n_out", 2}});
   const Bundle b = Bundle::from_memory(bytes.data(), bytes.size(), "tiny-tryon");

@@ -485,8 +485,11 @@ class Bert {
 /// create one per thread (they are cheap next to the model).
 class BertSession {
  public:
-  explicit BertSession(const Bert& model)
-      : model_(&model), pool_(std::make_unique<ThreadPool>(model.options().threads)), arena_(std::make_unique<Arena>()) {}
+  explicit BertSession(const Bert& model) : BertSession(model, model.options().threads) {}
+  /// A session whose ThreadPool has `threads` threads (0: default_threads()) instead of the
+  /// model's options().threads: e.g. one-thread sessions that each run whole batches.
+  BertSession(const Bert& model, int threads)
+      : model_(&model), pool_(std::make_unique<ThreadPool>(threads)), arena_(std::make_unique<Arena>()) {}
 
   const Bert& model() const noexcept { return *model_; }
   ThreadPool& pool() noexcept { return *pool_; }

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <memory>
@@ -239,11 +240,25 @@ class TryOnSession {
     for (size_t i = 0; i < texts.size(); ++i) encs[i].tokens = m_->tokenizer().encode(texts[i]);
     t_.tokenize = ms_since(t0);
     t0 = now();
-    for (size_t b0 = 0; b0 < texts.size(); b0 += text_batch_) {
-      const size_t b1 = std::min(texts.size(), b0 + text_batch_);
+    const size_t nbatches = (texts.size() + text_batch_ - 1) / text_batch_;
+    auto run_batch = [&](BertSession* s, size_t b) {
+      const size_t b0 = b * text_batch_, b1 = std::min(texts.size(), b0 + text_batch_);
       std::vector<Encoding> batch;
       for (size_t i = b0; i < b1; ++i) batch.push_back(encs[i].tokens);
-      text_features(sequence_views(batch), encs.data() + b0, keep_hidden);
+      text_features(s, sequence_views(batch), encs.data() + b0, keep_hidden);
+    };
+    const int threads = txt_ ? txt_->pool().size() : 1;
+    if (threads > 1 && nbatches >= 2 * size_t(threads)) {
+      // Enough batches to go round: each thread runs whole batches on its own one-thread
+      // session (no fork-join per op, no thread idle at an op's tail). The same batches as
+      // one session would run, each computed the same way, so the same bits.
+      while (txt_lanes_.size() < size_t(threads)) txt_lanes_.push_back(std::make_unique<BertSession>(*m_->text_, 1));
+      std::atomic<size_t> next{0};
+      txt_->pool().run(threads, [&](int lane) {
+        for (size_t b; (b = next.fetch_add(1, std::memory_order_relaxed)) < nbatches;) run_batch(txt_lanes_[size_t(lane)].get(), b);
+      });
+    } else {
+      for (size_t b = 0; b < nbatches; ++b) run_batch(txt_ ? &*txt_ : nullptr, b);
     }
     t_.text_tower = ms_since(t0);
     return encs;
@@ -352,15 +367,16 @@ class TryOnSession {
     return to_host_output(gpu_img_->forward(x, n, h, w, /*logits=*/true, keep_feature_map));
   }
   /// The text tower on the model's device, in BertSession::forward's layout.
-  BertOutput text_forward(const std::vector<BertSequence>& seqs) {
-    if (txt_) return txt_->forward(seqs);
+  BertOutput text_forward(BertSession* s, const std::vector<BertSequence>& seqs) {
+    if (s) return s->forward(seqs);
     return to_host_output(gpu_txt_->forward(token_views(seqs), full_request(m_->text_config())), seqs);
   }
 
   /// Fills encs[i].feature (and .hidden) for a batch of sequences.
-  void text_features(const std::vector<BertSequence>& seqs, TextEncoding* encs, bool keep_hidden) {
+  /// s: the CPU session to run on (null on the GPU).
+  void text_features(BertSession* s, const std::vector<BertSequence>& seqs, TextEncoding* encs, bool keep_hidden) {
     const std::string& f = m_->head_config().text_feature;
-    const BertOutput out = text_forward(seqs);
+    const BertOutput out = text_forward(s, seqs);
     for (size_t i = 0; i < seqs.size(); ++i) {
       if (f == "logits") {
         const float* l = out.logits.data() + i * size_t(out.num_labels);
@@ -540,7 +556,7 @@ class TryOnSession {
     for (size_t i = 0; i < which.size(); ++i)
       seqs[i] = {ids_v[i].data(), types_v[i].data(), mask_v[i].data(), int64_t(ids_v[i].size())};
     std::vector<TextEncoding> variants(which.size());
-    text_features(seqs, variants.data(), false);
+    text_features(txt_ ? &*txt_ : nullptr, seqs, variants.data(), false);
     // The image part is the same for every variant.
     for (size_t i = 0; i < which.size(); ++i) {
       std::vector<float> l(static_cast<size_t>(h.n_out()));
@@ -552,6 +568,7 @@ class TryOnSession {
   const TryOn* m_;
   std::optional<ResNetSession> img_;  // CPU towers, or
   std::optional<BertSession> txt_;
+  std::vector<std::unique_ptr<BertSession>> txt_lanes_;  // one-thread sessions, made on first use (encode_texts)
   std::optional<cuda::ResNetSession> gpu_img_;  // GPU towers
   std::optional<cuda::BertSession> gpu_txt_;
   std::unique_ptr<ThreadPool> head_pool_;  // the head's small GEMMs
