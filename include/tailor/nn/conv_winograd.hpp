@@ -49,19 +49,30 @@ class WinogradWeights {
     u.cin_ = cin;
     u.panels_ = (cout + kPanel - 1) / kPanel;
     u.data_.resize(size_t(16 * u.panels_ * cin * kPanel));
-    std::memset(u.data_.data(), 0, u.data_.size() * sizeof(float));
     static constexpr double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
-    for (int64_t co = 0; co < cout; ++co)
+    // A panel's 16 transformed (kPanel)-wide rows of one input channel are built in `rows`
+    // (padding columns zero) and stored whole: each U row is written once, contiguously.
+    float rows[16][kPanel];
+    for (int64_t p = 0; p < u.panels_; ++p) {
+      const int64_t nn = std::min<int64_t>(kPanel, cout - p * kPanel);
       for (int64_t ci = 0; ci < cin; ++ci) {
-        const float* g = w + (co * cin + ci) * 9;  // g[3 * row + col]
-        double t[4][3];                            // G g
-        for (int i = 0; i < 4; ++i)
-          for (int j = 0; j < 3; ++j) t[i][j] = G[i][0] * g[j] + G[i][1] * g[3 + j] + G[i][2] * g[6 + j];
-        for (int i = 0; i < 4; ++i)
-          for (int j = 0; j < 4; ++j)  // (G g G^T)[i][j], rounded once
-            u.data_[size_t(((int64_t(i * 4 + j) * u.panels_ + co / kPanel) * cin + ci) * kPanel + co % kPanel)] =
-                float(t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2]);
+        for (int64_t n = 0; n < kPanel; ++n) {
+          if (n >= nn) {
+            for (int x = 0; x < 16; ++x) rows[x][n] = 0.f;
+            continue;
+          }
+          const float* g = w + ((p * kPanel + n) * cin + ci) * 9;  // g[3 * row + col]
+          double t[4][3];                                          // G g
+          for (int i = 0; i < 4; ++i)
+            for (int j = 0; j < 3; ++j) t[i][j] = G[i][0] * g[j] + G[i][1] * g[3 + j] + G[i][2] * g[6 + j];
+          for (int i = 0; i < 4; ++i)
+            for (int j = 0; j < 4; ++j)  // (G g G^T)[i][j], rounded once
+              rows[i * 4 + j][n] = float(t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2]);
+        }
+        for (int x = 0; x < 16; ++x)
+          std::memcpy(u.data_.data() + ((int64_t(x) * u.panels_ + p) * cin + ci) * kPanel, rows[x], sizeof rows[x]);
       }
+    }
     return u;
   }
   /// Panel p of U[xi]: (Cin, kConvNR).
