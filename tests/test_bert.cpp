@@ -19,6 +19,13 @@ using tailor::test::StTensor;
 
 namespace {
 
+/// Options::amx values to test: false, and true where this machine and build have AMX.
+std::vector<bool> amx_modes() {
+  if (tailor::nn::amx::supported()) return {false, true};
+  return {false};
+}
+
+
 struct TinyBert {
   nlohmann::json config;
   std::map<std::string, std::vector<float>> w;  // name -> values (PyTorch layout)
@@ -172,11 +179,14 @@ Seq random_seq(std::mt19937& g, int64_t T, bool pair) {
 }  // namespace
 
 TEST_CASE("Bert matches a float64 transcription of modeling_bert.py, for every activation") {
+  for (bool amx : amx_modes())
   for (const std::string act : {"gelu", "gelu_new", "relu"}) {
     const TinyBert t = make_tiny(act);
     const Bundle b = Bundle::from_memory(t.bytes.data(), t.bytes.size(), "tiny");
     Options opt;
     opt.threads = 2;
+    opt.amx = amx;
+    CAPTURE(amx);
     const Bert model(b, opt);
     CHECK(model.config().hidden_act == act);
     BertSession s = model.session();
@@ -221,10 +231,13 @@ TEST_CASE("masked tokens inside a sequence are excluded as keys, as HF does") {
 }
 
 TEST_CASE("a sequence's outputs are bit-identical alone, batched, padded, and in chunked passes") {
+  for (bool amx : amx_modes()) {
+  CAPTURE(amx);
   const TinyBert t = make_tiny();
   const Bundle b = Bundle::from_memory(t.bytes.data(), t.bytes.size(), "tiny");
   Options opt;
   opt.threads = 3;
+  opt.amx = amx;
   const Bert model(b, opt);
   BertSession s = model.session();
   std::mt19937 g(11);
@@ -274,6 +287,30 @@ TEST_CASE("a sequence's outputs are bit-identical alone, batched, padded, and in
       CHECK(n2 == doctest::Approx(1.0).epsilon(1e-5));
     }
   }
+  }
+}
+
+TEST_CASE("Options::amx: an error where AMX is not available, else float32-close to the FMA path") {
+  const TinyBert t = make_tiny();
+  const Bundle b = Bundle::from_memory(t.bytes.data(), t.bytes.size(), "tiny");
+  Options opt;
+  opt.threads = 1;
+  opt.amx = true;
+  if (!nn::amx::supported()) {
+    CHECK_THROWS_AS(Bert(b, opt), tailor::Error);
+    return;
+  }
+  const Bert am(b, opt);
+  opt.amx = false;
+  const Bert fp(b, opt);
+  std::mt19937 g(3);
+  const Seq q = random_seq(g, 19, true);
+  const BertOutput x = am.session().forward(std::vector<BertSequence>{q.view()});
+  const BertOutput y = fp.session().forward(std::vector<BertSequence>{q.view()});
+  double d = 0;
+  for (size_t i = 0; i < size_t(19 * 24); ++i) d = std::max(d, std::abs(double(x.hidden(0)[i]) - double(y.hidden(0)[i])));
+  CHECK(d < 1e-5);
+  CHECK(d > 0);  // really two paths
 }
 
 TEST_CASE("8 threads sharing one model get exactly the sequential results") {

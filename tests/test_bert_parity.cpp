@@ -52,12 +52,13 @@ struct MaxDiff {
   }
 };
 
-void check_model(const std::string& name, int threads) {
+void check_model(const std::string& name, int threads, bool amx = false) {
   const std::string dir = fixture_dir();
   const Bundle bundle = Bundle::open(dir + name + ".safetensors");
   const Ref ref(dir + name + "_ref.safetensors");
   Options opt;
   opt.threads = threads;
+  opt.amx = amx;
   const Bert model(bundle, opt);
   BertSession s = model.session();
   const int64_t n = ref.meta_int("count"), nb = ref.meta_int("batches"), H = model.config().hidden_size;
@@ -166,3 +167,11 @@ TEST_CASE("all-MiniLM-L6-v2 matches transformers and sentence-transformers") { c
 TEST_CASE("random BERT-base (12 x 768) matches transformers") { check_model("base", 2); }
 TEST_CASE("BertForSequenceClassification (gelu_new, sentence pairs) matches transformers") { check_model("cls", 3); }
 TEST_CASE("a relu BERT matches transformers, single-threaded") { check_model("relu", 1); }
+TEST_CASE("on AMX (Options::amx, bf16x6): all-MiniLM-L6-v2 and BERT-base match transformers") {
+  if (!nn::amx::supported()) {
+    MESSAGE("AMX not available here (CPU, build or TAILOR_AMX=0): skipped");
+    return;
+  }
+  check_model("minilm", 2, true);
+  check_model("base", 1, true);
+}

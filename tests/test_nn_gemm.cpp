@@ -1,8 +1,11 @@
 // tests/test_nn_gemm.cpp: gemm() and matmul() against a float64 triple loop, odd sizes,
 // every epilogue, 1-3 threads; several K blocks (K > GemmBlocking::kc) with an in-place
-// residual; results independent of the thread count; PackedWeight's layout.
+// residual; results independent of the thread count; PackedWeight's layout. Each gemm test
+// runs on the float32 FMA path and, where this machine and build have it, the AMX bf16x6
+// path (gemm_amx.hpp), which must be at least as accurate.
 #include <doctest/doctest.h>
 
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -21,6 +24,12 @@ std::vector<float> randn(size_t n, uint32_t seed) {
   for (auto& x : v) x = d(g);
   return v;
 }
+/// The gemm paths to test here: float32 always, AMX where available.
+std::vector<GemmPath> paths() {
+  std::vector<GemmPath> p{GemmPath::fp32};
+  if (amx::supported()) p.push_back(GemmPath::amx);
+  return p;
+}
 double act_ref(double x, Activation a) {
   switch (a) {
     case Activation::relu: return x > 0 ? x : 0;
@@ -37,13 +46,15 @@ TEST_CASE("gemm matches a float64 reference for odd sizes and every epilogue") {
   // K = 0 (the epilogue alone).
   const int64_t sizes[][3] = {{1, 1, 1},      {7, 13, 5},    {33, 65, 17}, {128, 384, 384}, {3, 1000, 64},
                               {200, 16, 300}, {19, 97, 1700}, {9, 49, 769}, {5, 3, 0}};
+  for (GemmPath path : paths())
   for (int threads : {1, 2, 3}) {
     ThreadPool pool(threads);
     for (const auto& s : sizes) {
       const int64_t M = s[0], N = s[1], K = s[2];
       const auto a = randn(size_t(M * (K + 3)), 1), w = randn(size_t(N * K), 2), bias = randn(size_t(N), 3),
                  res = randn(size_t(M * N), 4);
-      const PackedWeight pw = PackedWeight::from_out_in(w.data(), N, K);
+      const PackedWeight pw = PackedWeight::from_out_in(w.data(), N, K, path);
+      CHECK(pw.amx() == (path == GemmPath::amx && K > 0));
       std::vector<double> dot(static_cast<size_t>(M * N));  // bias + A W in float64
       for (int64_t m = 0; m < M; ++m)
         for (int64_t n = 0; n < N; ++n) {
@@ -74,7 +85,7 @@ TEST_CASE("gemm matches a float64 reference for odd sizes and every epilogue") {
               const double want = act_ref(acc, act);
               max_err = std::max(max_err, std::abs(want - double(c[size_t(m * (N + 1) + n)])) / (1 + std::abs(want)));
             }
-          CAPTURE(M); CAPTURE(N); CAPTURE(K); CAPTURE(threads); CAPTURE(with_res);
+          CAPTURE(M); CAPTURE(N); CAPTURE(K); CAPTURE(threads); CAPTURE(with_res); CAPTURE(int(path));
           CHECK(max_err < 2e-5 * std::sqrt(double(K + 1)));
         }
       }
@@ -105,9 +116,11 @@ TEST_CASE("matmul handles every transpose combination, alpha and beta") {
 }
 
 TEST_CASE("gemm gives bit-identical results for any thread count and blocking") {
+  for (GemmPath path : paths()) {
+  CAPTURE(int(path));
   const int64_t M = 77, N = 130, K = 1000;
   const auto a = randn(size_t(M * K), 11), w = randn(size_t(N * K), 12), bias = randn(size_t(N), 13);
-  const PackedWeight pw = PackedWeight::from_out_in(w.data(), N, K);
+  const PackedWeight pw = PackedWeight::from_out_in(w.data(), N, K, path);
   Epilogue ep;
   ep.bias = bias.data();
   ep.act = Activation::gelu_erf;
@@ -126,16 +139,63 @@ TEST_CASE("gemm gives bit-identical results for any thread count and blocking") 
       CHECK(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)) == 0);
     }
   }
+  // gemm_serial over column slices of whole kPanel groups (not multiples of AMX's 32), with
+  // A converted once by gemm_prepare_a or per call, and row subsets: the same bits.
+  const uint16_t* prepared = gemm_prepare_a(a.data(), M, K, pw, nullptr);
+  CHECK((prepared != nullptr) == pw.amx());
+  std::vector<float> sliced(size_t(M * N), NAN), sliced2(size_t(M * N), NAN);
+  for (int64_t p = 0; p < pw.panels(); ++p) {
+    gemm_serial(a.data(), M, K, pw, sliced.data(), N, ep, p, p + 1, prepared);
+    gemm_serial(a.data(), M, K, pw, sliced2.data(), N, ep, p, p + 1);
+  }
+  CHECK(std::memcmp(sliced.data(), want.data(), want.size() * sizeof(float)) == 0);
+  CHECK(std::memcmp(sliced2.data(), want.data(), want.size() * sizeof(float)) == 0);
+  std::vector<float> rows(size_t(M * N), NAN);
+  for (int64_t m0 = 0; m0 < M; m0 += 13)
+    gemm_serial(a.data() + m0 * K, std::min<int64_t>(13, M - m0), K, pw, rows.data() + m0 * N, N, ep);
+  CHECK(std::memcmp(rows.data(), want.data(), want.size() * sizeof(float)) == 0);
+  }
+}
+
+TEST_CASE("the AMX path is at least as accurate as float32 FMA") {
+  if (!amx::supported()) {
+    MESSAGE("AMX not available here (CPU, build or TAILOR_AMX=0): skipped");
+    return;
+  }
+  for (const auto& s : {std::array<int64_t, 3>{64, 96, 384}, std::array<int64_t, 3>{100, 300, 1536}}) {
+    const int64_t M = s[0], N = s[1], K = s[2];
+    const auto a = randn(size_t(M * K), 41), w = randn(size_t(N * K), 42);
+    ThreadPool pool(1);
+    double err[2] = {0, 0}, norm = 0;
+    std::vector<float> c(size_t(M * N));
+    for (int i = 0; i < 2; ++i) {
+      const PackedWeight pw = PackedWeight::from_out_in(w.data(), N, K, i ? GemmPath::amx : GemmPath::fp32);
+      gemm(a.data(), M, K, pw, c.data(), N, Epilogue{}, pool);
+      for (int64_t m = 0; m < M; ++m)
+        for (int64_t n = 0; n < N; ++n) {
+          double acc = 0;
+          for (int64_t k = 0; k < K; ++k) acc += double(a[size_t(m * K + k)]) * double(w[size_t(n * K + k)]);
+          err[i] += (c[size_t(m * N + n)] - acc) * (c[size_t(m * N + n)] - acc);
+          if (i == 0) norm += acc * acc;
+        }
+    }
+    const double rel_fp32 = std::sqrt(err[0] / norm), rel_amx = std::sqrt(err[1] / norm);
+    CAPTURE(K);
+    CAPTURE(rel_fp32);
+    CAPTURE(rel_amx);
+    CHECK(rel_amx < 1e-6);
+    CHECK(rel_amx <= 1.5 * rel_fp32);
+  }
 }
 
 TEST_CASE("PackedWeight stores W (K, N) in zero-padded panels") {
   const int64_t N = PackedWeight::kPanel + 3, K = 5;
   const auto w = randn(size_t(N * K), 21);
-  const PackedWeight a = PackedWeight::from_out_in(w.data(), N, K);
+  const PackedWeight a = PackedWeight::from_out_in(w.data(), N, K, GemmPath::fp32);
   std::vector<float> t(size_t(K * N));
   for (int64_t n = 0; n < N; ++n)
     for (int64_t k = 0; k < K; ++k) t[size_t(k * N + n)] = w[size_t(n * K + k)];
-  const PackedWeight b = PackedWeight::from_in_out(t.data(), K, N);
+  const PackedWeight b = PackedWeight::from_in_out(t.data(), K, N, GemmPath::fp32);
   CHECK(a.rows() == K);
   CHECK(a.cols() == N);
   CHECK(a.panels() == 2);
@@ -147,6 +207,16 @@ TEST_CASE("PackedWeight stores W (K, N) in zero-padded panels") {
     }
   for (int64_t k = 0; k < K; ++k)
     for (int64_t j = 3; j < PackedWeight::kPanel; ++j) CHECK(a.panel(1)[k * PackedWeight::kPanel + j] == 0.f);
+  if (amx::supported()) {  // three bfloat16 parts that sum back to every weight exactly
+    const PackedWeight x = PackedWeight::from_out_in(w.data(), N, K, GemmPath::amx);
+    CHECK(x.amx());
+    CHECK(x.data() == nullptr);
+    CHECK(x.bytes() == size_t(amx::round_up(N) * amx::round_up(K) * 3) * sizeof(uint16_t));
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t n = 0; n < N; ++n) REQUIRE(x.at(k, n) == w[size_t(n * K + k)]);
+  } else {
+    CHECK_THROWS_AS(PackedWeight::from_out_in(w.data(), N, K, GemmPath::amx), tailor::Error);
+  }
 }
 
 TEST_CASE("gemm_eigen, the baseline, agrees with gemm") {

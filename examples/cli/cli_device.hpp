@@ -28,11 +28,16 @@
 
 namespace tailor::cli {
 
-/// Declares and reads --device and --precision into `opt` (device, precision, cuda_device).
+/// Declares and reads --device, --precision and --amx into `opt` (device, precision,
+/// cuda_device, amx).
 inline void device_options(Args& args, Options& opt) {
   const std::string dev = args.option("--device", "D", "cpu | cuda (cuda[:N] for GPU N)", "cpu");
   const std::string prec =
       args.option("--precision", "P", "GPU precision: fp32 | tf32 | fp16 | bf16 (the CPU always computes fp32)", "fp32");
+  opt.amx = args.flag("--amx",
+                      "CPU: BERT's products on Intel AMX tiles (bf16x6, float32-accurate; faster on big batches, "
+                      "slower on single short texts)") ||
+            opt.amx;
   if (dev == "cpu") {
     opt.device = Device::cpu;
   } else if (dev == "cuda" || dev.rfind("cuda:", 0) == 0) {
@@ -54,6 +59,7 @@ inline void device_options(Args& args, Options& opt) {
   else throw UsageError("--precision must be fp32, tf32, fp16 or bf16, not '" + prec + "'");
   if (opt.device == Device::cpu && opt.precision != Precision::fp32)
     throw UsageError("--precision " + prec + " needs --device cuda (the CPU computes in fp32)");
+  if (opt.amx && opt.device != Device::cpu) throw UsageError("--amx is a CPU option; drop it or --device");
   // No GPU check here (--help must still work): the GPU models' constructors call
   // cuda::require_device, whose tailor::Error names what is missing.
 }

@@ -276,11 +276,13 @@ struct BertSelfAttention {
   void forward(const float* x, int64_t ldx, float* qkv_buf, int64_t ldq, float* ctx, int64_t ldc, float* scratch,
                const Batch& bt) const {
     const int64_t panels_per_head = group / nn::PackedWeight::kPanel;
+    // Every head's task multiplies the same x: converted once for the AMX path (else null).
+    const uint16_t* x_amx = nn::gemm_prepare_a(x, bt.rows, ldx, qkv, bt.pool);
     nn::multi_head_attention(qkv_buf, ldq, nn::QkvLayout::grouped(D, group), bt.offsets, bt.nseq, H, heads, bt.keep,
                              ctx, ldc, *bt.pool, scratch, [&](int64_t h) {
                                nn::gemm_serial(x, bt.rows, ldx, qkv, qkv_buf, ldq,
                                                Linear::epilogue(bias.data(), nn::Activation::none, nullptr, 0),
-                                               h * panels_per_head, (h + 1) * panels_per_head);
+                                               h * panels_per_head, (h + 1) * panels_per_head, x_amx);
                              });
   }
 };
@@ -352,9 +354,8 @@ struct LayerScratch {
 };
 
 /// Row blocks for a layer's row-wise region: at least one per thread, at most 256 rows each
-/// (the GEMM's M block), whole register tiles.
-inline std::vector<int64_t> row_blocks(int64_t R, int threads) {
-  const int64_t tile = nn::detail::kGemmMR;
+/// (the GEMM's M block), whole register tiles (`tile` rows: 32 on the AMX path).
+inline std::vector<int64_t> row_blocks(int64_t R, int threads, int64_t tile) {
   const int64_t tiles = (R + tile - 1) / tile;
   const int64_t n = std::min<int64_t>(tiles, std::max<int64_t>(threads, (R + 255) / 256));
   const int64_t per = (tiles + n - 1) / n * tile;
@@ -383,7 +384,8 @@ struct BertLayer {
   /// x (R, H) in place: hidden states in, the layer's output out.
   void forward(float* x, int64_t ldx, const LayerScratch& s, const Batch& bt) const {
     attention.self.forward(x, ldx, s.qkv, s.ldq, s.ctx, s.ldc, s.attention, bt);
-    const std::vector<int64_t> blocks = row_blocks(bt.rows, bt.pool->size());
+    const std::vector<int64_t> blocks =
+        row_blocks(bt.rows, bt.pool->size(), intermediate.dense.weight.amx() ? nn::amx::kTile : nn::detail::kGemmMR);
     bt.pool->run(int(blocks.size() - 1), [&](int i) {
       const int64_t r0 = blocks[size_t(i)], rows = blocks[size_t(i) + 1] - r0;
       float* xr = x + r0 * ldx;
@@ -439,6 +441,10 @@ class Bert {
     }
     TAILOR_CHECK(opt.threads >= 0 && opt.threads <= 1024, ErrorCode::invalid_argument,
                  "thread count " + std::to_string(opt.threads) + " out of range", "use 0 (auto) or 1..1024");
+    TAILOR_CHECK(!opt.amx || nn::amx::supported(), ErrorCode::unsupported, "AMX (Options::amx, --amx) is not available here",
+                 "it needs a build for AMX-BF16 (e.g. -march=native on Sapphire Rapids), such a CPU, Linux, and TAILOR_AMX not 0");
+    // Options::amx: every weight this model packs takes the AMX path.
+    const nn::ScopedGemmPath path(opt.amx ? nn::GemmPath::amx : nn::GemmPath::automatic);
     embeddings_.load(b, prefix + "embeddings.", cfg_);
     encoder_.load(b, prefix + "encoder.", cfg_);
     if (cfg_.has_pooler) pooler_.load(b, prefix + "pooler.", cfg_);

@@ -34,7 +34,9 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <utility>
 
 #include <Eigen/Core>
@@ -44,6 +46,7 @@
 #include "tailor/core/error.hpp"
 #include "tailor/core/thread_pool.hpp"
 #include "tailor/nn/activation.hpp"
+#include "tailor/nn/gemm_amx.hpp"
 #include "tailor/nn/simd.hpp"
 
 namespace tailor::nn {
@@ -79,26 +82,74 @@ struct GemmBlocking {
 };
 }  // namespace detail
 
+/// Which kernels gemm() runs for a PackedWeight (chosen when it is packed).
+enum class GemmPath {
+  automatic,  ///< this thread's default: fp32, or what a ScopedGemmPath in force says
+  fp32,       ///< float32 FMA register tiles (AVX-512, AVX2 + FMA, or portable C++)
+  amx,        ///< AMX bf16x6 (gemm_amx.hpp); an error where amx::supported() is false
+};
+
+namespace detail {
+/// What GemmPath::automatic means on this thread: fp32, unless $TAILOR_AMX is 1 (and AMX is
+/// supported), or a ScopedGemmPath is in force.
+inline GemmPath& automatic_path() {
+  thread_local GemmPath p = [] {
+    const char* e = std::getenv("TAILOR_AMX");
+    return e && std::string(e) == "1" && amx::supported() ? GemmPath::amx : GemmPath::fp32;
+  }();
+  return p;
+}
+}  // namespace detail
+
+/// While alive, weights packed on this thread with GemmPath::automatic take `path` (how a
+/// model applies Options::amx to every weight it loads).
+class ScopedGemmPath {
+ public:
+  explicit ScopedGemmPath(GemmPath path) : saved_(detail::automatic_path()) {
+    if (path != GemmPath::automatic) detail::automatic_path() = path;
+  }
+  ~ScopedGemmPath() { detail::automatic_path() = saved_; }
+  ScopedGemmPath(const ScopedGemmPath&) = delete;
+  ScopedGemmPath& operator=(const ScopedGemmPath&) = delete;
+
+ private:
+  GemmPath saved_;
+};
+
 /// A weight packed for gemm(): logically W (K, N) = the transpose of PyTorch's (N, K).
 ///
-/// Layout: ceil(N / kPanel) panels of kPanel columns; panel p holds columns
+/// float32 path, layout: ceil(N / kPanel) panels of kPanel columns; panel p holds columns
 /// [p kPanel, p kPanel + kPanel) as a (K, kPanel) row-major block (k-major), the columns past
 /// N zero. kPanel depends on the instruction set the including code is compiled for.
+/// AMX path: only the three bfloat16 parts in amx::pack_b's layout (1.5x the float32 bytes).
 class PackedWeight {
  public:
   static constexpr int64_t kPanel = detail::kGemmNR;
 
   PackedWeight() = default;
   /// Packs PyTorch's row-major (N, K) weight (Linear: (out, in); 1x1 conv: (out, in, 1, 1)).
-  static PackedWeight from_out_in(const float* w, int64_t N, int64_t K) { return from_strided(w, K, N, 1, K); }
+  static PackedWeight from_out_in(const float* w, int64_t N, int64_t K, GemmPath path = GemmPath::automatic) {
+    return from_strided(w, K, N, 1, K, path);
+  }
   /// Packs a row-major (K, N) matrix already in input-major order.
-  static PackedWeight from_in_out(const float* w, int64_t K, int64_t N) { return from_strided(w, K, N, N, 1); }
+  static PackedWeight from_in_out(const float* w, int64_t K, int64_t N, GemmPath path = GemmPath::automatic) {
+    return from_strided(w, K, N, N, 1, path);
+  }
   /// Packs W (K, N) whose element (k, n) is w[k stride_k + n stride_n].
-  static PackedWeight from_strided(const float* w, int64_t K, int64_t N, int64_t stride_k, int64_t stride_n) {
+  static PackedWeight from_strided(const float* w, int64_t K, int64_t N, int64_t stride_k, int64_t stride_n,
+                                   GemmPath path = GemmPath::automatic) {
     TAILOR_CHECK(K >= 0 && N >= 0, ErrorCode::invalid_argument, "PackedWeight: negative dimension", "");
+    TAILOR_CHECK(path != GemmPath::amx || amx::supported(), ErrorCode::unsupported,
+                 "the AMX path is not available here",
+                 "it needs a build for AMX-BF16 (e.g. -march=native on Sapphire Rapids), such a CPU, Linux, and TAILOR_AMX not 0");
     PackedWeight p;
     p.N_ = N;
     p.K_ = K;
+    if (path == GemmPath::automatic) path = detail::automatic_path();
+    if (K > 0 && N > 0 && path == GemmPath::amx) {
+      amx::pack_b(w, K, N, stride_k, stride_n, p.amx_);
+      return p;
+    }
     const int64_t panels = (N + kPanel - 1) / kPanel;
     uint64_t elems = 0;
     if (!tailor::detail::checked_mul(uint64_t(panels * kPanel), uint64_t(K), &elems))
@@ -117,18 +168,27 @@ class PackedWeight {
   }
   int64_t rows() const noexcept { return K_; }  // K
   int64_t cols() const noexcept { return N_; }  // N
+  /// Output-column groups of kPanel columns (the unit of gemm_serial's panel range), on
+  /// either path.
   int64_t panels() const noexcept { return (N_ + kPanel - 1) / kPanel; }
-  /// The packed panels (see the class comment for the layout).
+  /// True when gemm() runs this weight on AMX tiles.
+  bool amx() const noexcept { return amx_.size() > 0; }
+  /// The float32 path's packed panels (see the class comment; null on the AMX path).
   const float* data() const noexcept { return data_.data(); }
-  /// Panel p: (K, kPanel) row-major.
+  /// Panel p: (K, kPanel) row-major (float32 path only).
   const float* panel(int64_t p) const noexcept { return data_.data() + p * K_ * kPanel; }
+  /// The AMX path's bfloat16 parts (amx::pack_b's layout; null on the float32 path).
+  const uint16_t* amx_data() const noexcept { return amx_.data(); }
   /// Element (k, n) of the logical W (K, N).
-  float at(int64_t k, int64_t n) const noexcept { return panel(n / kPanel)[k * kPanel + n % kPanel]; }
-  size_t bytes() const noexcept { return data_.size() * sizeof(float); }
+  float at(int64_t k, int64_t n) const noexcept {
+    return amx() ? amx::b_at(amx_.data(), K_, k, n) : panel(n / kPanel)[k * kPanel + n % kPanel];
+  }
+  size_t bytes() const noexcept { return data_.size() * sizeof(float) + amx_.size() * sizeof(uint16_t); }
 
  private:
   int64_t K_ = 0, N_ = 0;
   AlignedBuffer<float> data_;
+  AlignedBuffer<uint16_t> amx_;
 };
 
 /// What gemm() applies to each output element: act(acc + bias[n] + residual[m, n]).
@@ -383,6 +443,143 @@ inline void gemm_block(const float* A, int64_t lda, const PackedWeight& W, float
   gemm_panels<kGemmMR, kGemmNR>(A, lda, W.data(), W.rows(), W.cols(), C, ldc, ep, m0, m1, p0, p1, blk);
 }
 
+#if TAILOR_HAVE_AMX
+/// This thread's buffers for the AMX path: A converted by a gemm call, A converted by
+/// gemm_prepare_a, partial sums between K blocks.
+inline AlignedBuffer<uint16_t>& amx_a_scratch(int which) {
+  thread_local AlignedBuffer<uint16_t> bufs[2];
+  return bufs[which];
+}
+inline float* amx_partial_scratch(size_t floats) {
+  thread_local AlignedBuffer<float> buf;
+  if (buf.size() < floats) buf.resize(floats);
+  return buf.data();
+}
+
+/// C rows [m0, m0 + rows) x columns n0 + [c_lo, c_hi) (n0: the block's first column) =
+/// epilogue(acc), acc a 32 x 32 block in amx::kernel's tile layout. Same order as the float32
+/// path: sum of products, + bias, + residual, then the activation.
+inline void amx_store(const float* acc, float* C, int64_t ldc, int64_t m0, int64_t rows, int64_t n0, int64_t c_lo,
+                      int64_t c_hi, const Epilogue& ep) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t m = m0 + r;
+    float* row = C + m * ldc + n0;
+    const float* res = ep.residual ? ep.residual + m * ep.ldr + n0 : nullptr;
+    for (int64_t h = 0; h < 2; ++h) {
+      const int64_t lo = std::max<int64_t>(c_lo, 16 * h) - 16 * h, hi = std::min<int64_t>(c_hi, 16 * h + 16) - 16 * h;
+      if (lo >= hi) continue;
+      const __mmask16 mk = __mmask16(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+      __m512 v = _mm512_load_ps(acc + ((r / 16) * 2 + h) * 256 + (r % 16) * 16);
+      if (ep.bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mk, ep.bias + n0 + 16 * h));
+      if (res) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mk, res + 16 * h));
+      _mm512_mask_storeu_ps(row + 16 * h, mk, v);
+    }
+    if (ep.act != Activation::none) activate_inplace(row + c_lo, c_hi - c_lo, ep.act);
+  }
+}
+
+/// Strips [s0, s1) (32 rows each, of M) x AMX panels [p0, p1) (32 columns each) of C, only
+/// columns [n_lo, n_hi) written, from A converted by amx::pack_a (pa). Single-threaded.
+inline void amx_gemm_block(const uint16_t* pa, const PackedWeight& W, int64_t M, float* C, int64_t ldc,
+                           const Epilogue& ep, int64_t s0, int64_t s1, int64_t p0, int64_t p1, int64_t n_lo,
+                           int64_t n_hi) {
+  using amx::kBlock;
+  using amx::kTile;
+  const int64_t KB = amx::round_up(W.rows()) / kTile;
+  // K blocks: all of K up to 768 rows (C stays in the tiles), else 384 rows with the partial
+  // sums of a group's blocks kept in L2 between them. A group of up to 8 strips (256 rows)
+  // whose K block of A stays in L2 (<= 1.2 MB) while every panel passes over it.
+  const int64_t kcb = KB <= amx::kMaxKBlocks ? KB : amx::kMaxKBlocks / 2;
+  const int64_t group = 8, np = p1 - p0;
+  float* partial = kcb < KB ? amx_partial_scratch(size_t(group * np * 1024)) : nullptr;
+  alignas(64) float acc[1024];
+  const uint16_t* pb = W.amx_data();
+  const int64_t W_panels = amx::round_up(W.cols()) / kTile;
+  amx::configure();
+  for (int64_t g0 = s0; g0 < s1; g0 += group) {
+    const int64_t g1 = std::min(s1, g0 + group);
+    for (int64_t kb0 = 0; kb0 < KB; kb0 += kcb) {
+      const int64_t nkb = std::min(kcb, KB - kb0);
+      const bool first = kb0 == 0, last = kb0 + nkb == KB;
+      for (int64_t pn = p0; pn < p1; ++pn) {
+        const uint16_t* b = pb + (pn * KB + kb0) * kBlock;
+        // While this panel's strips run, the next panel's K block (of the whole weight: the
+        // next task's first panel too) is prefetched into L2, a slice per strip.
+        const bool more = pn + 1 < W_panels;
+        const int64_t lines = more ? nkb * (kBlock * 2 / 64) : 0, per_strip = (lines + (g1 - g0) - 1) / (g1 - g0);
+        const char* next_b = reinterpret_cast<const char*>(pb + ((pn + 1) * KB + kb0) * kBlock);
+        for (int64_t s = g0; s < g1; ++s) {
+          const uint16_t* a = pa + (s * KB + kb0) * kBlock;
+          // Prefetch what comes next: the rest of this strip's K block, then the next
+          // strip's (or, after the group's last strip, the group's first, for the next panel).
+          const int64_t sn = s + 1 < g1 ? s + 1 : g0;
+          const char* pf = reinterpret_cast<const char*>(nkb > 1 ? a + kBlock : pa + (sn * KB + kb0) * kBlock);
+          float* part = partial ? partial + ((s - g0) * np + (pn - p0)) * 1024 : nullptr;
+          const int64_t l0 = std::min(lines, (s - g0) * per_strip), l1 = std::min(lines, l0 + per_strip);
+          amx::kernel(a, b, nkb, first ? nullptr : part, last ? acc : part, pf, next_b + l0 * 64, (l1 - l0 + nkb - 1) / nkb);
+          if (last) {
+            const int64_t n0 = pn * kTile;
+            amx_store(acc, C, ldc, s * kTile, std::min<int64_t>(kTile, M - s * kTile), n0,
+                      std::max<int64_t>(0, n_lo - n0), std::min<int64_t>(kTile, n_hi - n0), ep);
+          }
+        }
+      }
+    }
+  }
+  amx::release();
+}
+
+/// C[:, n_lo:n_hi) = epilogue(A (M, K) . W) on the AMX path; A converted here unless `pa`
+/// (gemm_prepare_a's) is given. pool: split over its threads, or null (the calling thread).
+inline void amx_gemm(const float* A, int64_t M, int64_t lda, const PackedWeight& W, float* C, int64_t ldc,
+                     const Epilogue& ep, ThreadPool* pool, int64_t n_lo, int64_t n_hi, const uint16_t* pa) {
+  using amx::kTile;
+  const int64_t K = W.rows(), S = amx::round_up(M) / kTile;
+  const int threads = pool ? pool->size() : 1;
+  const double flops = 2.0 * double(M) * double(n_hi - n_lo) * double(K);
+  const bool split = threads > 1 && flops >= 2e6;
+  if (!pa) {
+    AlignedBuffer<uint16_t>& buf = amx_a_scratch(0);
+    if (buf.size() < amx::a_size(M, K)) buf.resize(amx::a_size(M, K));
+    if (split && S > 1)
+      pool->parallel_for(S, 1, [&](int64_t a0, int64_t a1) { amx::pack_a(A, M, lda, K, a0, a1, buf.data()); });
+    else
+      amx::pack_a(A, M, lda, K, 0, S, buf.data());
+    pa = buf.data();
+  }
+  const int64_t p0 = n_lo / kTile, p1 = (n_hi + kTile - 1) / kTile, P = p1 - p0;
+  if (!split) {
+    amx_gemm_block(pa, W, M, C, ldc, ep, 0, S, p0, p1, n_lo, n_hi);
+    return;
+  }
+  // Tasks: groups of strips x chunks of panels, several per thread (as the float32 path).
+  const int64_t want = 4 * int64_t(threads);
+  int64_t sblocks = std::min<int64_t>(S, std::max<int64_t>(1, (S + 7) / 8));
+  int64_t pchunks = std::min<int64_t>(P, std::max<int64_t>(1, (want + sblocks - 1) / sblocks));
+  if (sblocks * pchunks < threads) sblocks = std::min<int64_t>(S, (threads + pchunks - 1) / pchunks);
+  const int64_t per_s = (S + sblocks - 1) / sblocks, per_p = (P + pchunks - 1) / pchunks;
+  sblocks = (S + per_s - 1) / per_s;
+  pchunks = (P + per_p - 1) / per_p;
+  pool->run(int(sblocks * pchunks), [&](int t) {
+    const int64_t sb = t / pchunks, pc = t % pchunks;
+    const int64_t a0 = sb * per_s, a1 = std::min(S, a0 + per_s);
+    const int64_t q0 = p0 + pc * per_p, q1 = std::min(p1, q0 + per_p);
+    amx_gemm_block(pa, W, M, C, ldc, ep, a0, a1, q0, q1, std::max(n_lo, q0 * kTile), std::min(n_hi, q1 * kTile));
+  });
+}
+#endif  // TAILOR_HAVE_AMX
+
+/// The AMX path of gemm() / gemm_serial() (W.amx() true).
+inline void gemm_amx_path(const float* A, int64_t M, int64_t lda, const PackedWeight& W, float* C, int64_t ldc,
+                          const Epilogue& ep, ThreadPool* pool, int64_t n_lo, int64_t n_hi, const uint16_t* pa) {
+#if TAILOR_HAVE_AMX
+  amx_gemm(A, M, lda, W, C, ldc, ep, pool, n_lo, n_hi, pa);
+#else
+  (void)A, (void)M, (void)lda, (void)W, (void)C, (void)ldc, (void)ep, (void)pool, (void)n_lo, (void)n_hi, (void)pa;
+  tailor::detail::fail(ErrorCode::internal, "gemm: AMX weights in a build without AMX", "");
+#endif
+}
+
 /// gemm() with explicit cache blocking (benchmarks sweep it).
 inline void gemm_blocked(const float* A, int64_t M, int64_t lda, const PackedWeight& W, float* C, int64_t ldc,
                          const Epilogue& ep, ThreadPool& pool, const GemmBlocking& blk) {
@@ -391,6 +588,10 @@ inline void gemm_blocked(const float* A, int64_t M, int64_t lda, const PackedWei
   TAILOR_CHECK(lda >= K && ldc >= N, ErrorCode::internal, "gemm: leading dimension smaller than the row", "");
   TAILOR_CHECK(!ep.residual || ep.residual == C || ep.ldr >= N, ErrorCode::internal,
                "gemm: residual row stride smaller than the row", "");
+  if (W.amx()) {
+    gemm_amx_path(A, M, lda, W, C, ldc, ep, &pool, 0, N, nullptr);
+    return;
+  }
   const int64_t P = W.panels();
   const int threads = pool.size();
   // Tasks: M blocks of up to mc rows (a multiple of MR) x chunks of weight panels. Several
@@ -429,15 +630,41 @@ inline void gemm(const float* A, int64_t M, int64_t lda, const PackedWeight& W, 
   detail::gemm_blocked(A, M, lda, W, C, ldc, ep, pool, detail::GemmBlocking{});
 }
 
+/// For several gemm_serial() calls over the same A (M, K) and weights of K rows (column
+/// slices of one product, e.g. one per attention head): A converted once for the AMX path,
+/// to pass as their `prepared_a`. Null when W does not use AMX (nothing to convert). Valid
+/// until this thread's next call; pool (or null) splits the conversion.
+inline const uint16_t* gemm_prepare_a(const float* A, int64_t M, int64_t lda, const PackedWeight& W, ThreadPool* pool) {
+#if TAILOR_HAVE_AMX
+  if (!W.amx() || M <= 0) return nullptr;
+  const int64_t K = W.rows(), S = amx::round_up(M) / amx::kTile;
+  AlignedBuffer<uint16_t>& buf = detail::amx_a_scratch(1);
+  if (buf.size() < amx::a_size(M, K)) buf.resize(amx::a_size(M, K));
+  if (pool && pool->size() > 1 && S > 1)
+    pool->parallel_for(S, 1, [&](int64_t a0, int64_t a1) { amx::pack_a(A, M, lda, K, a0, a1, buf.data()); });
+  else
+    amx::pack_a(A, M, lda, K, 0, S, buf.data());
+  return buf.data();
+#else
+  (void)A, (void)M, (void)lda, (void)W, (void)pool;
+  return nullptr;
+#endif
+}
+
 /// gemm() on the calling thread alone, for callers that split the work themselves (a task
 /// of a model's own parallel region): rows [0, M) and the output columns of weight panels
 /// [p0, p1) (p1 < 0: all), i.e. C[:, p0 kPanel : min(N, p1 kPanel)]. Same numerics as gemm().
+/// prepared_a: gemm_prepare_a(A, M, lda, W) of this very A, or null.
 inline void gemm_serial(const float* A, int64_t M, int64_t lda, const PackedWeight& W, float* C, int64_t ldc,
-                        const Epilogue& ep, int64_t p0 = 0, int64_t p1 = -1) {
+                        const Epilogue& ep, int64_t p0 = 0, int64_t p1 = -1, const uint16_t* prepared_a = nullptr) {
   const int64_t K = W.rows(), N = W.cols();
   if (p1 < 0 || p1 > W.panels()) p1 = W.panels();
   if (M <= 0 || N <= 0 || p0 >= p1) return;
   TAILOR_CHECK(lda >= K && ldc >= N, ErrorCode::internal, "gemm: leading dimension smaller than the row", "");
+  if (W.amx()) {
+    detail::gemm_amx_path(A, M, lda, W, C, ldc, ep, nullptr, p0 * W.kPanel, std::min(N, p1 * W.kPanel), prepared_a);
+    return;
+  }
   const detail::GemmBlocking blk{};
   const int64_t mc = std::max<int64_t>(detail::kGemmMR, blk.mc / detail::kGemmMR * detail::kGemmMR);
   for (int64_t m0 = 0; m0 < M; m0 += mc) detail::gemm_block(A, lda, W, C, ldc, ep, m0, std::min(M, m0 + mc), p0, p1, blk);
