@@ -353,11 +353,12 @@ struct LayerScratch {
   float* attention;  // nn::multi_head_attention_scratch floats
 };
 
-/// Row blocks for a layer's row-wise region: at least one per thread, at most 256 rows each
-/// (the GEMM's M block), whole register tiles (`tile` rows: 32 on the AMX path).
-inline std::vector<int64_t> row_blocks(int64_t R, int threads, int64_t tile) {
+/// Row blocks for a layer's row-wise region: at least one per thread, at most max_rows each
+/// (the GEMM's M block: 256 rows; 512 on the AMX path, whose weights cost more to stream),
+/// whole register tiles (`tile` rows: 32 on the AMX path).
+inline std::vector<int64_t> row_blocks(int64_t R, int threads, int64_t tile, int64_t max_rows) {
   const int64_t tiles = (R + tile - 1) / tile;
-  const int64_t n = std::min<int64_t>(tiles, std::max<int64_t>(threads, (R + 255) / 256));
+  const int64_t n = std::min<int64_t>(tiles, std::max<int64_t>(threads, (R + max_rows - 1) / max_rows));
   const int64_t per = (tiles + n - 1) / n * tile;
   std::vector<int64_t> b;
   for (int64_t r = 0; r < R; r += per) b.push_back(r);
@@ -384,8 +385,9 @@ struct BertLayer {
   /// x (R, H) in place: hidden states in, the layer's output out.
   void forward(float* x, int64_t ldx, const LayerScratch& s, const Batch& bt) const {
     attention.self.forward(x, ldx, s.qkv, s.ldq, s.ctx, s.ldc, s.attention, bt);
+    const bool amx = intermediate.dense.weight.amx();
     const std::vector<int64_t> blocks =
-        row_blocks(bt.rows, bt.pool->size(), intermediate.dense.weight.amx() ? nn::amx::kTile : nn::detail::kGemmMR);
+        row_blocks(bt.rows, bt.pool->size(), amx ? nn::amx::kTile : nn::detail::kGemmMR, amx ? 512 : 256);
     bt.pool->run(int(blocks.size() - 1), [&](int i) {
       const int64_t r0 = blocks[size_t(i)], rows = blocks[size_t(i) + 1] - r0;
       float* xr = x + r0 * ldx;

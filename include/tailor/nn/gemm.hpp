@@ -490,7 +490,11 @@ inline void amx_gemm_block(const uint16_t* pa, const PackedWeight& W, int64_t M,
   // sums of a group's blocks kept in L2 between them. A group of up to 8 strips (256 rows)
   // whose K block of A stays in L2 (<= 1.2 MB) while every panel passes over it.
   const int64_t kcb = KB <= amx::kMaxKBlocks ? KB : amx::kMaxKBlocks / 2;
-  const int64_t group = 8, np = p1 - p0;
+  // Strips per group: as many as keep the group's K block of A (kcb x 6 KiB a strip) within
+  // ~1.2 MB, up to 16, the strips spread evenly over the groups.
+  const int64_t max_group = std::max<int64_t>(1, std::min<int64_t>(16, (1200 * 1024) / (kcb * kBlock * 2)));
+  const int64_t ngroups = (s1 - s0 + max_group - 1) / max_group;
+  const int64_t group = std::max<int64_t>(1, (s1 - s0 + ngroups - 1) / std::max<int64_t>(1, ngroups)), np = p1 - p0;
   float* partial = kcb < KB ? amx_partial_scratch(size_t(group * np * 1024)) : nullptr;
   alignas(64) float acc[1024];
   const uint16_t* pb = W.amx_data();
