@@ -83,8 +83,13 @@ def main(argv=None):
                     help="seconds of idle before each timed call (default 0.1): the previous framework's "
                          "worker threads (OpenMP, ONNX Runtime's pool, tailor's) stop spinning first, so none "
                          "times itself against another's busy-waiting threads on a 2-core machine")
+    ap.add_argument("--amx", action="store_true",
+                    help="run tailor's products on AMX tiles (Options::amx: bf16x6, float32-accurate; "
+                         "needs an AMX CPU and build): sets TAILOR_AMX=1 for bench_bert")
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args(argv)
+    if args.amx:
+        os.environ["TAILOR_AMX"] = "1"
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
@@ -208,6 +213,8 @@ def main(argv=None):
               f"{r['tailor_ms']:.1f} | {r['pytorch_ms']:.1f} | {r['onnxruntime_ms']:.1f} | "
               f"{r['tailor_gflops']:.0f} ({r['tailor_pct_peak']:.0f}%) | {r['speedup_vs_pytorch']:.2f}x | "
               f"{r['speedup_vs_onnxruntime']:.2f}x |")
+    if args.amx:
+        print("\n(tailor on AMX tiles: Options::amx, bf16x6)")
     print(f"\n(sequence {SEQ}; medians of {args.reps} interleaved repetitions; PyTorch {torch.__version__}, "
           f"ONNX Runtime {ort.__version__}; speedup = their time / tailor's; load average {os.getloadavg()[0]:.1f})")
     print(f"outputs vs PyTorch (max abs, last_hidden_state): " +

@@ -2,7 +2,7 @@
 """`tailor rank` of one photo against 1,000 garment texts vs the PyTorch reference doing the
 same work, same weights, same threads, in one run.
 
-    .venv/bin/python benchmarks/side_by_side_rank.py [--threads 1 2] [--repeats 5] [--texts 1000]
+    .venv/bin/python benchmarks/side_by_side_rank.py [--threads 1 2] [--repeats 5] [--texts 1000] [--amx]
 
 The model is the default try-on model (converters/make_default_bundle.py: real MiniLM text
 tower, seeded random ResNet50 and head), built once in PyTorch and converted to a bundle.
@@ -12,6 +12,7 @@ the text tower in batches of 32, the head, the top 10.
     torchvision transforms, BertTokenizerFast, batches padded to their longest text).
   - tailor: the `tailor rank` CLI end to end (process start and bundle load included), and
     the sum of the per-stage timings it prints (the same work as PyTorch's, without the load).
+--amx also times `tailor rank --amx` (the text tower on AMX tiles, bf16x6) in the same loop.
 Prints medians, pairs/s and the ratios; checks that both give the same top 10.
 """
 from __future__ import annotations
@@ -86,10 +87,12 @@ def torch_rank(model, tok, photo: str, texts: list[str], top: int = 10):
         return [texts[i] for i in order.tolist()]
 
 
-def tailor_rank(tailor: str, bundle: str, photo: str, catalog_path: str, threads: int, top: int = 10):
+def tailor_rank(tailor: str, bundle: str, photo: str, catalog_path: str, threads: int, top: int = 10,
+                amx: bool = False):
     t0 = time.perf_counter()
     r = subprocess.run([tailor, "rank", "--weights", bundle, "--image", photo, "--catalog", catalog_path, "--top",
-                        str(top), "--threads", str(threads)], capture_output=True, text=True, check=True)
+                        str(top), "--threads", str(threads)] + (["--amx"] if amx else []),
+                       capture_output=True, text=True, check=True)
     wall = time.perf_counter() - t0
     lines = r.stdout.splitlines()
     items = [re.match(r"^\s*\d+\s+\S+\s+\S+\s+(.*)$", ln).group(1) for ln in lines[1:1 + top]]
@@ -106,6 +109,8 @@ def main() -> int:
     ap.add_argument("--texts", type=int, default=1000)
     ap.add_argument("--tailor", default=os.path.join(ROOT, "build", "tailor"))
     ap.add_argument("--photo", default=os.path.join(ROOT, "examples", "data", "photo.jpg"))
+    ap.add_argument("--amx", action="store_true",
+                    help="also time `tailor rank --amx` (BERT on AMX tiles, bf16x6) in the same interleaved loop")
     args = ap.parse_args()
     import torch
 
@@ -119,19 +124,23 @@ def main() -> int:
         for threads in args.threads:
             torch.set_num_threads(threads)
             want = torch_rank(model, tok, args.photo, texts)  # warm-up + reference answer
-            got, _, _ = tailor_rank(args.tailor, bundle, args.photo, cat, threads)
-            same = got == want
-            t_torch, t_wall, t_work = [], [], []
-            for _ in range(args.repeats):  # interleaved, so load changes hit both
+            variants = [False, True] if args.amx else [False]
+            same = {v: tailor_rank(args.tailor, bundle, args.photo, cat, threads, amx=v)[0] == want for v in variants}
+            t_torch, t_wall, t_work = [], {v: [] for v in variants}, {v: [] for v in variants}
+            for _ in range(args.repeats):  # interleaved, so load changes hit all
                 t0 = time.perf_counter()
                 torch_rank(model, tok, args.photo, texts)
                 t_torch.append(time.perf_counter() - t0)
-                _, wall, work = tailor_rank(args.tailor, bundle, args.photo, cat, threads)
-                t_wall.append(wall)
-                t_work.append(work)
-            rows.append((threads, statistics.median(t_torch), statistics.median(t_wall), statistics.median(t_work), same))
+                for v in variants:
+                    _, wall, work = tailor_rank(args.tailor, bundle, args.photo, cat, threads, amx=v)
+                    t_wall[v].append(wall)
+                    t_work[v].append(work)
+            for v in variants:
+                rows.append((f"{threads}{' amx' if v else ''}", statistics.median(t_torch), statistics.median(t_wall[v]),
+                             statistics.median(t_work[v]), same[v]))
     n = args.texts
-    print(f"\nrank: 1 photo x {n} texts, default try-on model (MiniLM + ResNet50), medians of {args.repeats}")
+    print(f"\nrank: 1 photo x {n} texts, default try-on model (MiniLM + ResNet50), medians of {args.repeats}"
+          + ("; 'amx': tailor rank --amx" if args.amx else ""))
     print(f"{'threads':>7} {'PyTorch s':>10} {'pairs/s':>9} {'tailor CLI s':>13} {'pairs/s':>9} {'ratio':>6} "
           f"{'tailor work s':>14} {'pairs/s':>9} {'ratio':>6} {'same top 10':>11}")
     for threads, tt, tw, tk, same in rows:

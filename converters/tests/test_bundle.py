@@ -129,6 +129,13 @@ def test_cli_contract(run_tailor):
     assert r.returncode == 0 and b"inspect" in r.stdout
     r = run_tailor("inspect", "--help")
     assert r.returncode == 0 and b"usage: tailor inspect" in r.stdout
+    # Every command prints its help alone, whatever it otherwise requires.
+    commands = [ln.split()[0] for ln in run_tailor("--help").stdout.decode().split("commands:")[1].splitlines()
+                if ln.startswith("  ") and ln.split()]
+    assert {"score", "rank", "embed", "classify"} <= set(commands), commands
+    for cmd in commands:
+        r = run_tailor(cmd, "--help")
+        assert r.returncode == 0 and f"usage: tailor {cmd}".encode() in r.stdout, (cmd, r.stderr)
     r = run_tailor("inspect", "/nonexistent.safetensors")
     assert r.returncode == 1 and r.stderr.startswith(b"tailor: error: /nonexistent.safetensors: cannot open")
     r = run_tailor("inspect", "--bogus", "x")

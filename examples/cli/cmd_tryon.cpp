@@ -43,8 +43,7 @@ Common common_options(tailor::cli::Args& a) {
   const auto w = a.option("--weights", "BUNDLE", "a tryon bundle (converters/convert.py tryon)");
   c.opt.threads = int(a.integer("--threads", "CPU threads (0: all cores, or $TAILOR_NUM_THREADS)", 0, 0, 1024));
   tailor::cli::device_options(a, c.opt);
-  if (!w) throw tailor::cli::UsageError("--weights BUNDLE is required");
-  c.weights = *w;
+  c.weights = w ? *w : std::string();  // required: checked after finish(), so --help works alone
   return c;
 }
 
@@ -74,6 +73,7 @@ int run_score(int argc, char** argv) {
   const bool as_json = a.flag("--json", "print one JSON object");
   const auto explain = a.option("--explain", "PNG", "write an explanation heatmap over the photo to PNG");
   a.finish(0, 0);
+  if (c.weights.empty()) throw tailor::cli::UsageError("--weights BUNDLE is required");
   if (!image) throw tailor::cli::UsageError("--image IMG is required");
   if (!text) throw tailor::cli::UsageError("--text TEXT is required");
 
@@ -168,6 +168,7 @@ int run_rank(int argc, char** argv) {
   const long long batch = a.integer("--batch-size", "texts (or images) per tower batch", 32, 1, 4096);
   const bool as_json = a.flag("--json", "one JSON object a line");
   a.finish(0, 0);
+  if (c.weights.empty()) throw tailor::cli::UsageError("--weights BUNDLE is required");
   const bool by_image = image || catalog;
   if (by_image == (text || images))
     throw tailor::cli::UsageError("give --image IMG --catalog FILE, or --text TEXT --images DIR");
