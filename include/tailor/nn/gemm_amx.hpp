@@ -35,6 +35,7 @@
 // which stream the weights from memory, run slower than on the float32 kernels.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -42,8 +43,9 @@
 
 #include "tailor/core/arena.hpp"
 
-#if defined(__AMX_TILE__) && defined(__AMX_BF16__) && defined(__AVX512BF16__) && defined(__AVX512BW__) && \
-    defined(__linux__) && defined(__x86_64__) && !defined(__CUDACC__)
+// (GCC spells the feature macros __AMX_TILE__ / __AMX_BF16__, Clang 14 __AMXTILE__ / __AMXBF16__.)
+#if (defined(__AMX_TILE__) || defined(__AMXTILE__)) && (defined(__AMX_BF16__) || defined(__AMXBF16__)) && \
+    defined(__AVX512BF16__) && defined(__AVX512BW__) && defined(__linux__) && defined(__x86_64__) && !defined(__CUDACC__)
 #define TAILOR_HAVE_AMX 1
 #include <cpuid.h>
 #include <immintrin.h>
