@@ -19,6 +19,13 @@ using namespace tailor;
 
 namespace {
 
+/// Options::amx values to test: false, and true where this machine and build have AMX.
+std::vector<bool> amx_modes() {
+  if (tailor::nn::amx::supported()) return {false, true};
+  return {false};
+}
+
+
 struct TinyNet {
   std::string bytes;
   std::map<std::string, std::vector<float>> w;  // name -> values (PyTorch layouts)
@@ -151,11 +158,14 @@ std::vector<float> randn(size_t n, uint32_t seed) {
 }  // namespace
 
 TEST_CASE("ResNet50 forward matches the float64 reference network") {
+  for (bool amx : amx_modes()) {
+  CAPTURE(amx);
   const int64_t nc = 10;
   const TinyNet t = tiny_resnet(nc, 11);
   const Bundle b = Bundle::from_memory(t.bytes.data(), t.bytes.size(), "tiny");
   Options opt;
   opt.threads = 2;
+  opt.amx = amx;
   const ResNet50 model(b, opt);
   CHECK(model.num_classes() == nc);
   CHECK(model.feature_dim() == 2048);
@@ -181,9 +191,12 @@ TEST_CASE("ResNet50 forward matches the float64 reference network") {
     CHECK(rel_l2(out.logits, logits) < 1e-5);
     CHECK(rel_l2(out.feature_map, fmap) < 1e-5);
   }
+  }
 }
 
 TEST_CASE("ResNet50 results do not depend on threads, batch composition or the session") {
+  for (bool amx : amx_modes()) {
+  CAPTURE(amx);
   const TinyNet t = tiny_resnet(7, 12);
   const Bundle b = Bundle::from_memory(t.bytes.data(), t.bytes.size(), "tiny");
   const int64_t n = 3, h = 48, w = 40;
@@ -192,6 +205,7 @@ TEST_CASE("ResNet50 results do not depend on threads, batch composition or the s
   for (int threads : {1, 2, 3}) {
     Options opt;
     opt.threads = threads;
+    opt.amx = amx;
     const ResNet50 model(b, opt);
     ResNetSession s = model.session();
     const ResNetOutput out = s.forward(x.data(), n, h, w);
@@ -206,6 +220,7 @@ TEST_CASE("ResNet50 results do not depend on threads, batch composition or the s
   // Many threads, one shared model, one session each.
   Options opt;
   opt.threads = 1;
+  opt.amx = amx;
   const ResNet50 model(b, opt);
   std::vector<std::vector<float>> got(4);
   std::vector<std::thread> th;
@@ -216,6 +231,7 @@ TEST_CASE("ResNet50 results do not depend on threads, batch composition or the s
     });
   for (auto& tt : th) tt.join();
   for (const auto& g : got) CHECK(g == base);
+  }
 }
 
 TEST_CASE("ResNet50 on decoded images equals the model on the preprocessed tensor") {

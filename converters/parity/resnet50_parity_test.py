@@ -59,6 +59,23 @@ def test_tensor_input_matches_torchvision(case, output):
     assert err <= BAR and max(per_image) <= BAR
 
 
+@pytest.mark.parametrize("output", ["logits", "pooled"])
+def test_amx_path_matches_torchvision(output):
+    """--amx (the 1x1 convs on AMX tiles, bf16x6): the same bar; skipped where AMX is missing."""
+    bundle = os.path.join(FIX, _fixtures()["bundle"])
+    x = os.path.join(FIX, "ref", "random_224_x.npy")
+    r = subprocess.run([_tailor(), "image-features", "--weights", bundle, "--output", output, "--threads", "2",
+                        "--amx", "--tensor", x], capture_output=True, text=True, timeout=600)
+    if r.returncode != 0 and "AMX" in r.stderr and "not available" in r.stderr:
+        pytest.skip("AMX not available here")
+    assert r.returncode == 0, r.stderr
+    got = np.array([json.loads(line)["features"] for line in r.stdout.splitlines()])
+    ref = np.load(os.path.join(FIX, "ref", f"random_224_{output}.npy"))
+    err = rel_l2(got, ref)
+    print(f"random_224 {output} on AMX: rel L2 {err:.2e}")
+    assert err <= BAR
+
+
 def test_photo_files_end_to_end():
     """Image files through tailor's own decode + preprocess + network. PNG preprocessing is
     exact, so PNG photos meet the model bar; JPEG photos carry the decoder difference

@@ -63,23 +63,25 @@ struct Bottleneck {
   bool has_downsample = false;
   int64_t stride = 1;
 
+  /// gemm: GemmPath::amx puts the 1x1 / stride 1 convs on AMX tiles (Options::amx).
   static nn::Conv2d load_conv(const Bundle& b, const std::string& name, const nn::Conv2dShape& s,
-                              nn::ConvInput in = nn::ConvInput::nhwc) {
+                              nn::ConvInput in = nn::ConvInput::nhwc, nn::GemmPath gemm = nn::GemmPath::fp32) {
     const std::vector<float> w = b.load_f32(name + ".weight", Shape{s.cout, s.cin, s.kh, s.kw});
     const std::vector<float> bias = b.load_f32(name + ".bias", Shape{s.cout});
-    return nn::Conv2d::from_oihw(w.data(), bias.data(), s, in);
+    return nn::Conv2d::from_oihw(w.data(), bias.data(), s, in, nn::ConvAlgo::automatic, gemm);
   }
 
   static Bottleneck load(const Bundle& b, const std::string& p, int64_t inplanes, int64_t planes, int64_t stride,
-                         bool downsample) {
+                         bool downsample, nn::GemmPath gemm = nn::GemmPath::fp32) {
     Bottleneck blk;
     const int64_t out = planes * ResNetConfig::kExpansion;
+    const auto in = nn::ConvInput::nhwc;
     blk.stride = stride;
-    blk.conv1 = load_conv(b, p + "conv1", {inplanes, planes, 1, 1, 1, 0});
-    blk.conv2 = load_conv(b, p + "conv2", {planes, planes, 3, 3, stride, 1});
-    blk.conv3 = load_conv(b, p + "conv3", {planes, out, 1, 1, 1, 0});
+    blk.conv1 = load_conv(b, p + "conv1", {inplanes, planes, 1, 1, 1, 0}, in, gemm);
+    blk.conv2 = load_conv(b, p + "conv2", {planes, planes, 3, 3, stride, 1}, in, gemm);
+    blk.conv3 = load_conv(b, p + "conv3", {planes, out, 1, 1, 1, 0}, in, gemm);
     blk.has_downsample = downsample;
-    if (downsample) blk.downsample = load_conv(b, p + "downsample.0", {inplanes, out, 1, 1, stride, 0});
+    if (downsample) blk.downsample = load_conv(b, p + "downsample.0", {inplanes, out, 1, 1, stride, 0}, in, gemm);
     return blk;
   }
 };
@@ -168,6 +170,10 @@ class ResNet50 {
     pre_ = Preprocess::from_json(b.preprocess(), b.path() + ": tailor.preprocess");
     for (const auto& u : b.untrained())
       if (u == "image" || (prefix.empty() && u == "resnet50")) untrained_ = true;
+    TAILOR_CHECK(!opt_.amx || nn::amx::supported(), ErrorCode::unsupported, "AMX (Options::amx, --amx) is not available here",
+                 "it needs a build for AMX-BF16 (e.g. -march=native on Sapphire Rapids), such a CPU, Linux, and TAILOR_AMX not 0");
+    // Options::amx: the bottlenecks' 1x1 / stride 1 convs (plain GEMMs over the pixels) on AMX.
+    const nn::GemmPath gemm = opt_.amx ? nn::GemmPath::amx : nn::GemmPath::fp32;
     conv1_ = resnet::Bottleneck::load_conv(b, prefix + "conv1", {3, ResNetConfig::kStem, 7, 7, 2, 3}, nn::ConvInput::nchw);
     int64_t inplanes = ResNetConfig::kStem;
     layers_.resize(4);
@@ -176,7 +182,7 @@ class ResNet50 {
       for (int64_t i = 0; i < cfg_.layers[s]; ++i) {
         const std::string p = prefix + "layer" + std::to_string(s + 1) + "." + std::to_string(i) + ".";
         const int64_t stride = (i == 0 && s > 0) ? 2 : 1;
-        layers_[s].push_back(resnet::Bottleneck::load(b, p, inplanes, planes, stride, i == 0));
+        layers_[s].push_back(resnet::Bottleneck::load(b, p, inplanes, planes, stride, i == 0, gemm));
         inplanes = planes * ResNetConfig::kExpansion;
       }
     }

@@ -54,6 +54,7 @@
 #include "tailor/nn/activation.hpp"
 #include "tailor/nn/conv_kernels.hpp"
 #include "tailor/nn/conv_winograd.hpp"
+#include "tailor/nn/gemm.hpp"
 #include "tailor/nn/simd.hpp"
 
 namespace tailor::nn {
@@ -91,8 +92,10 @@ class Conv2d {
   Conv2d() = default;
 
   /// Packs PyTorch's (Cout, Cin, kh, kw) weight and (Cout) bias (bias may be null).
+  /// gemm: GemmPath::amx runs a 1x1 / stride 1 / pad 0 conv over NHWC input (a plain
+  /// GEMM over the pixels) on AMX tiles through nn::gemm (Options::amx); other shapes ignore it.
   static Conv2d from_oihw(const float* w, const float* bias, const Conv2dShape& s, ConvInput input = ConvInput::nhwc,
-                          ConvAlgo algo = ConvAlgo::automatic) {
+                          ConvAlgo algo = ConvAlgo::automatic, GemmPath gemm = GemmPath::fp32) {
     TAILOR_CHECK(s.cin >= 1 && s.cout >= 1 && s.kh >= 1 && s.kw >= 1 && s.stride >= 1 && s.pad >= 0 &&
                      s.cin <= (1 << 20) && s.cout <= (1 << 20) && s.kh <= 64 && s.kw <= 64 && s.stride <= 64 &&
                      s.pad <= 64,
@@ -108,11 +111,16 @@ class Conv2d {
     c.algo_ = algo;
     if (algo == ConvAlgo::winograd || (algo == ConvAlgo::automatic && wino_ok && s.cin >= 16))
       c.wino_ = WinogradWeights::from_oihw(w, s.cin, s.cout);
+    c.b_.resize(size_t(panels * kPanel));
+    if (gemm == GemmPath::amx && s.kh == 1 && s.kw == 1 && s.stride == 1 && s.pad == 0 && input == ConvInput::nhwc) {
+      c.gemm_ = PackedWeight::from_out_in(w, s.cout, s.cin, GemmPath::amx);  // (Cout, Cin, 1, 1) = (N, K)
+      for (int64_t n = 0; n < panels * kPanel; ++n) c.b_[size_t(n)] = n < s.cout && bias ? bias[n] : 0.f;
+      return c;
+    }
     uint64_t elems = 0;
     if (!tailor::detail::checked_product({uint64_t(panels), uint64_t(kPanel), uint64_t(c.K_)}, &elems))
       tailor::detail::fail(ErrorCode::out_of_memory, "conv weight size overflows", "");
     c.w_.resize(size_t(elems));
-    c.b_.resize(size_t(panels * kPanel));
     // Per panel: its output channels' rows reordered from (Cin, kh, kw) to the K order
     // (kh, kw, Cin) in a scratch (sequential reads), then transposed into the k-major panel
     // in 16-row blocks that stay in L1 (a strided gather straight from w costs ~3x more at
@@ -164,12 +172,15 @@ class Conv2d {
   }
   static constexpr int64_t kWinogradMinTiles = 32;
   const WinogradWeights& winograd_weights() const noexcept { return wino_; }
+  /// True when conv2d() runs this conv as an AMX GEMM (from_oihw's GemmPath::amx).
+  bool amx() const noexcept { return gemm_.amx(); }
+  const PackedWeight& gemm_weight() const noexcept { return gemm_; }
   int64_t panels() const noexcept { return (s_.cout + kPanel - 1) / kPanel; }
   /// Packed panel p: (K, kPanel) k-major.
   const float* panel(int64_t p) const noexcept { return w_.data() + p * K_ * kPanel; }
   const float* bias(int64_t p) const noexcept { return b_.data() + p * kPanel; }
   int64_t k() const noexcept { return K_; }
-  size_t bytes() const noexcept { return (w_.size() + b_.size()) * sizeof(float) + wino_.bytes(); }
+  size_t bytes() const noexcept { return (w_.size() + b_.size()) * sizeof(float) + wino_.bytes() + gemm_.bytes(); }
   /// Multiply-adds for one image of h x w input pixels.
   double macs(int64_t h, int64_t w) const { return double(s_.out_h(h)) * double(s_.out_w(w)) * double(s_.cout) * double(K_); }
 
@@ -180,6 +191,7 @@ class Conv2d {
   ConvAlgo algo_ = ConvAlgo::automatic;
   AlignedBuffer<float> w_, b_;
   WinogradWeights wino_;  // also packed for automatic 3x3 convs, used when use_winograd()
+  PackedWeight gemm_;     // the AMX path's weights (then w_ is empty)
 };
 
 namespace detail {
@@ -208,6 +220,15 @@ inline void conv2d(const Conv2d& conv, const float* x, int64_t n, int64_t h, int
                "conv " + s.str() + " on a " + std::to_string(h) + "x" + std::to_string(w) + " input has no output pixels",
                "the input image is too small for the network");
   const bool relu = act == Activation::relu;
+  if (conv.amx()) {  // 1x1 / stride 1 / NHWC: y (pixels, Cout) = x (pixels, Cin) . W on AMX tiles
+    Epilogue ep;
+    ep.bias = conv.bias(0);
+    ep.residual = residual;
+    ep.ldr = s.cout;
+    ep.act = act;
+    gemm(x, n * oh * ow, s.cin, conv.gemm_weight(), y, s.cout, ep, pool);
+    return;
+  }
   if (conv.use_winograd(h, w)) {
     conv3x3_winograd(conv.winograd_weights(), conv.bias(0), s.cin, s.cout, x, n, h, w, y, residual, relu, pool);
     return;

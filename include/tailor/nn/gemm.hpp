@@ -487,8 +487,7 @@ inline void amx_gemm_block(const uint16_t* pa, const PackedWeight& W, int64_t M,
   using amx::kTile;
   const int64_t KB = amx::round_up(W.rows()) / kTile;
   // K blocks: all of K up to 768 rows (C stays in the tiles), else 384 rows with the partial
-  // sums of a group's blocks kept in L2 between them. A group of up to 8 strips (256 rows)
-  // whose K block of A stays in L2 (<= 1.2 MB) while every panel passes over it.
+  // sums of a group's blocks kept in L2 between them.
   const int64_t kcb = KB <= amx::kMaxKBlocks ? KB : amx::kMaxKBlocks / 2;
   // Strips per group: as many as keep the group's K block of A (kcb x 6 KiB a strip) within
   // ~1.2 MB, up to 16, the strips spread evenly over the groups.
@@ -511,7 +510,7 @@ inline void amx_gemm_block(const uint16_t* pa, const PackedWeight& W, int64_t M,
         // next task's first panel too) is prefetched into L2, a slice per strip.
         const bool more = pn + 1 < W_panels;
         const int64_t lines = more ? nkb * (kBlock * 2 / 64) : 0, per_strip = (lines + (g1 - g0) - 1) / (g1 - g0);
-        const char* next_b = reinterpret_cast<const char*>(pb + ((pn + 1) * KB + kb0) * kBlock);
+        const char* next_b = reinterpret_cast<const char*>(more ? pb + ((pn + 1) * KB + kb0) * kBlock : pb);
         for (int64_t s = g0; s < g1; ++s) {
           const uint16_t* a = pa + (s * KB + kb0) * kBlock;
           // Prefetch what comes next: the rest of this strip's K block, then the next
