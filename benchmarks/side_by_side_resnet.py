@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """ResNet50 side by side: tailor vs PyTorch (torchvision) vs ONNX Runtime, same weights, same run.
 
-    .venv/bin/python benchmarks/side_by_side_resnet.py --build build [--rounds 3] [--json out.json]
+    .venv/bin/python benchmarks/side_by_side_resnet.py --build build [--rounds 3] [--amx] [--json out.json]
 
 One seeded torchvision resnet50 (random BatchNorm statistics, converters/convert_resnet50.py)
 is converted to a tailor bundle and exported to ONNX; the three then run the same
@@ -38,8 +38,13 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--batch", type=int, nargs="+", default=[1, 8])
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--amx", action="store_true",
+                    help="run tailor's 1x1 convs on AMX tiles (Options::amx: bf16x6, float32-accurate; needs an AMX "
+                         "CPU and build): sets TAILOR_AMX=1 for tailor's processes")
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args(argv)
+    if args.amx:
+        os.environ["TAILOR_AMX"] = "1"
 
     import numpy as np
     import onnxruntime as ort
@@ -145,6 +150,8 @@ def main(argv=None):
         print(f"| {r['threads']} | {r['batch']} | {r['tailor_ms']:.1f} ({r['tailor_ms'] / r['batch']:.1f}) | "
               f"{r['pytorch_ms']:.1f} | {r['onnxruntime_ms']:.1f} | {r['tailor_gflops']:.0f} "
               f"({r['tailor_pct_peak']:.0f}%) | {r['speedup_vs_pytorch']:.2f}x | {r['speedup_vs_onnxruntime']:.2f}x |")
+    if args.amx:
+        print("\n(tailor's 1x1 convs on AMX tiles: Options::amx, bf16x6)")
     print(f"\n(medians of {args.rounds} interleaved rounds; PyTorch {torch.__version__}, ONNX Runtime "
           f"{ort.__version__}; speedup = their time / tailor's; load average {os.getloadavg()[0]:.1f})")
     print("\nSingle-thread CPU time (process time, robust to a busy machine), ms per batch:")

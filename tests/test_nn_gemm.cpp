@@ -45,7 +45,8 @@ TEST_CASE("gemm matches a float64 reference for odd sizes and every epilogue") {
   // M, N, K: tails of every tile dimension, K over two blocks of GemmBlocking::kc (768),
   // K = 0 (the epilogue alone).
   const int64_t sizes[][3] = {{1, 1, 1},      {7, 13, 5},    {33, 65, 17}, {128, 384, 384}, {3, 1000, 64},
-                              {200, 16, 300}, {19, 97, 1700}, {9, 49, 769}, {5, 3, 0}};
+                              {200, 16, 300}, {19, 97, 1700}, {9, 49, 769}, {5, 3, 0},
+                              {700, 40, 300}};  // (AMX: A over 1 MB, converted per group of strips)
   for (GemmPath path : paths())
   for (int threads : {1, 2, 3}) {
     ThreadPool pool(threads);
@@ -155,6 +156,28 @@ TEST_CASE("gemm gives bit-identical results for any thread count and blocking") 
     gemm_serial(a.data() + m0 * K, std::min<int64_t>(13, M - m0), K, pw, rows.data() + m0 * N, N, ep);
   CHECK(std::memcmp(rows.data(), want.data(), want.size() * sizeof(float)) == 0);
   }
+}
+
+TEST_CASE("AMX: a large A (converted per group of strips) gives the bits of small products") {
+  if (!amx::supported()) {
+    MESSAGE("AMX not available here (CPU, build or TAILOR_AMX=0): skipped");
+    return;
+  }
+  const int64_t M = 1500, N = 72, K = 260;  // 1536 x 288 x 6 bytes of converted A: over 1 MB
+  const auto a = randn(size_t(M * K), 51), w = randn(size_t(N * K), 52), bias = randn(size_t(N), 53);
+  const PackedWeight pw = PackedWeight::from_out_in(w.data(), N, K, GemmPath::amx);
+  Epilogue ep;
+  ep.bias = bias.data();
+  ep.act = Activation::relu;
+  std::vector<float> big(size_t(M * N), NAN), small(size_t(M * N), NAN);
+  ThreadPool one(1), two(2);
+  gemm(a.data(), M, K, pw, big.data(), N, ep, one);
+  std::vector<float> big2(size_t(M * N), NAN);
+  gemm(a.data(), M, K, pw, big2.data(), N, ep, two);
+  CHECK(big2 == big);
+  for (int64_t m0 = 0; m0 < M; m0 += 100)
+    gemm(a.data() + m0 * K, std::min<int64_t>(100, M - m0), K, pw, small.data() + m0 * N, N, ep, one);
+  CHECK(std::memcmp(big.data(), small.data(), big.size() * sizeof(float)) == 0);
 }
 
 TEST_CASE("the AMX path is at least as accurate as float32 FMA") {

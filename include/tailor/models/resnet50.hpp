@@ -172,8 +172,10 @@ class ResNet50 {
       if (u == "image" || (prefix.empty() && u == "resnet50")) untrained_ = true;
     TAILOR_CHECK(!opt_.amx || nn::amx::supported(), ErrorCode::unsupported, "AMX (Options::amx, --amx) is not available here",
                  "it needs a build for AMX-BF16 (e.g. -march=native on Sapphire Rapids), such a CPU, Linux, and TAILOR_AMX not 0");
-    // Options::amx: the bottlenecks' 1x1 / stride 1 convs (plain GEMMs over the pixels) on AMX.
-    const nn::GemmPath gemm = opt_.amx ? nn::GemmPath::amx : nn::GemmPath::fp32;
+    // Options::amx (or $TAILOR_AMX=1): the bottlenecks' 1x1 / stride 1 convs (plain GEMMs
+    // over the pixels) on AMX.
+    const bool amx = opt_.amx || nn::detail::automatic_path() == nn::GemmPath::amx;
+    const nn::GemmPath gemm = amx ? nn::GemmPath::amx : nn::GemmPath::fp32;
     conv1_ = resnet::Bottleneck::load_conv(b, prefix + "conv1", {3, ResNetConfig::kStem, 7, 7, 2, 3}, nn::ConvInput::nchw);
     int64_t inplanes = ResNetConfig::kStem;
     layers_.resize(4);

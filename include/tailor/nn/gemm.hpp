@@ -444,10 +444,11 @@ inline void gemm_block(const float* A, int64_t lda, const PackedWeight& W, float
 }
 
 #if TAILOR_HAVE_AMX
-/// This thread's buffers for the AMX path: A converted by a gemm call, A converted by
-/// gemm_prepare_a, partial sums between K blocks.
+/// This thread's buffers for the AMX path: 0, a group of A's strips converted by a task; 1,
+/// a whole (small) A converted by a gemm call; 2, A converted by gemm_prepare_a. (Partial sums
+/// between K blocks: amx_partial_scratch.)
 inline AlignedBuffer<uint16_t>& amx_a_scratch(int which) {
-  thread_local AlignedBuffer<uint16_t> bufs[2];
+  thread_local AlignedBuffer<uint16_t> bufs[3];
   return bufs[which];
 }
 inline float* amx_partial_scratch(size_t floats) {
@@ -479,10 +480,12 @@ inline void amx_store(const float* acc, float* C, int64_t ldc, int64_t m0, int64
 }
 
 /// Strips [s0, s1) (32 rows each, of M) x AMX panels [p0, p1) (32 columns each) of C, only
-/// columns [n_lo, n_hi) written, from A converted by amx::pack_a (pa). Single-threaded.
-inline void amx_gemm_block(const uint16_t* pa, const PackedWeight& W, int64_t M, float* C, int64_t ldc,
-                           const Epilogue& ep, int64_t s0, int64_t s1, int64_t p0, int64_t p1, int64_t n_lo,
-                           int64_t n_hi) {
+/// columns [n_lo, n_hi) written, from A converted by amx::pack_a (pa), or, when pa is null,
+/// from A itself (row stride lda), converted here a group of strips at a time (so a large A
+/// is read once from memory and its converted copy stays in L2). Single-threaded.
+inline void amx_gemm_block(const uint16_t* pa, const float* A, int64_t lda, const PackedWeight& W, int64_t M, float* C,
+                           int64_t ldc, const Epilogue& ep, int64_t s0, int64_t s1, int64_t p0, int64_t p1,
+                           int64_t n_lo, int64_t n_hi) {
   using amx::kBlock;
   using amx::kTile;
   const int64_t KB = amx::round_up(W.rows()) / kTile;
@@ -498,9 +501,24 @@ inline void amx_gemm_block(const uint16_t* pa, const PackedWeight& W, int64_t M,
   alignas(64) float acc[1024];
   const uint16_t* pb = W.amx_data();
   const int64_t W_panels = amx::round_up(W.cols()) / kTile;
+  // Strip s's blocks are at base + (s - sbase) KB kBlock: the caller's whole converted A
+  // (sbase 0), or this group's, converted here (sbase g0).
+  const uint16_t* base = pa;
+  int64_t sbase = 0;
+  AlignedBuffer<uint16_t>* own = nullptr;
+  if (!pa) {
+    own = &amx_a_scratch(0);
+    const size_t need = size_t(group * KB) * size_t(kBlock);
+    if (own->size() < need) own->resize(need);
+  }
   amx::configure();
   for (int64_t g0 = s0; g0 < s1; g0 += group) {
     const int64_t g1 = std::min(s1, g0 + group);
+    if (own) {
+      amx::pack_a(A + g0 * kTile * lda, M - g0 * kTile, lda, W.rows(), 0, g1 - g0, own->data());
+      base = own->data();
+      sbase = g0;
+    }
     for (int64_t kb0 = 0; kb0 < KB; kb0 += kcb) {
       const int64_t nkb = std::min(kcb, KB - kb0);
       const bool first = kb0 == 0, last = kb0 + nkb == KB;
@@ -512,11 +530,11 @@ inline void amx_gemm_block(const uint16_t* pa, const PackedWeight& W, int64_t M,
         const int64_t lines = more ? nkb * (kBlock * 2 / 64) : 0, per_strip = (lines + (g1 - g0) - 1) / (g1 - g0);
         const char* next_b = reinterpret_cast<const char*>(more ? pb + ((pn + 1) * KB + kb0) * kBlock : pb);
         for (int64_t s = g0; s < g1; ++s) {
-          const uint16_t* a = pa + (s * KB + kb0) * kBlock;
+          const uint16_t* a = base + ((s - sbase) * KB + kb0) * kBlock;
           // Prefetch what comes next: the rest of this strip's K block, then the next
           // strip's (or, after the group's last strip, the group's first, for the next panel).
           const int64_t sn = s + 1 < g1 ? s + 1 : g0;
-          const char* pf = reinterpret_cast<const char*>(nkb > 1 ? a + kBlock : pa + (sn * KB + kb0) * kBlock);
+          const char* pf = reinterpret_cast<const char*>(nkb > 1 ? a + kBlock : base + ((sn - sbase) * KB + kb0) * kBlock);
           float* part = partial ? partial + ((s - g0) * np + (pn - p0)) * 1024 : nullptr;
           const int64_t l0 = std::min(lines, (s - g0) * per_strip), l1 = std::min(lines, l0 + per_strip);
           amx::kernel(a, b, nkb, first ? nullptr : part, last ? acc : part, pf, next_b + l0 * 64, (l1 - l0 + nkb - 1) / nkb);
@@ -541,8 +559,12 @@ inline void amx_gemm(const float* A, int64_t M, int64_t lda, const PackedWeight&
   const int threads = pool ? pool->size() : 1;
   const double flops = 2.0 * double(M) * double(n_hi - n_lo) * double(K);
   const bool split = threads > 1 && flops >= 2e6;
-  if (!pa) {
-    AlignedBuffer<uint16_t>& buf = amx_a_scratch(0);
+  const int64_t p0 = n_lo / kTile, p1 = (n_hi + kTile - 1) / kTile, P = p1 - p0;
+  // A converted up front when it is small (converted once, whatever the task split), else by
+  // each task a group of strips at a time (a large A, e.g. a 1x1 conv over 8 x 56 x 56
+  // pixels, would otherwise go to memory and back twice more).
+  if (!pa && amx::a_size(M, K) * sizeof(uint16_t) <= (size_t(1) << 20)) {
+    AlignedBuffer<uint16_t>& buf = amx_a_scratch(1);
     if (buf.size() < amx::a_size(M, K)) buf.resize(amx::a_size(M, K));
     if (split && S > 1)
       pool->parallel_for(S, 1, [&](int64_t a0, int64_t a1) { amx::pack_a(A, M, lda, K, a0, a1, buf.data()); });
@@ -550,9 +572,8 @@ inline void amx_gemm(const float* A, int64_t M, int64_t lda, const PackedWeight&
       amx::pack_a(A, M, lda, K, 0, S, buf.data());
     pa = buf.data();
   }
-  const int64_t p0 = n_lo / kTile, p1 = (n_hi + kTile - 1) / kTile, P = p1 - p0;
   if (!split) {
-    amx_gemm_block(pa, W, M, C, ldc, ep, 0, S, p0, p1, n_lo, n_hi);
+    amx_gemm_block(pa, A, lda, W, M, C, ldc, ep, 0, S, p0, p1, n_lo, n_hi);
     return;
   }
   // Tasks: groups of strips x chunks of panels, several per thread (as the float32 path).
@@ -567,7 +588,7 @@ inline void amx_gemm(const float* A, int64_t M, int64_t lda, const PackedWeight&
     const int64_t sb = t / pchunks, pc = t % pchunks;
     const int64_t a0 = sb * per_s, a1 = std::min(S, a0 + per_s);
     const int64_t q0 = p0 + pc * per_p, q1 = std::min(p1, q0 + per_p);
-    amx_gemm_block(pa, W, M, C, ldc, ep, a0, a1, q0, q1, std::max(n_lo, q0 * kTile), std::min(n_hi, q1 * kTile));
+    amx_gemm_block(pa, A, lda, W, M, C, ldc, ep, a0, a1, q0, q1, std::max(n_lo, q0 * kTile), std::min(n_hi, q1 * kTile));
   });
 }
 #endif  // TAILOR_HAVE_AMX
@@ -641,7 +662,7 @@ inline const uint16_t* gemm_prepare_a(const float* A, int64_t M, int64_t lda, co
 #if TAILOR_HAVE_AMX
   if (!W.amx() || M <= 0) return nullptr;
   const int64_t K = W.rows(), S = amx::round_up(M) / amx::kTile;
-  AlignedBuffer<uint16_t>& buf = detail::amx_a_scratch(1);
+  AlignedBuffer<uint16_t>& buf = detail::amx_a_scratch(2);
   if (buf.size() < amx::a_size(M, K)) buf.resize(amx::a_size(M, K));
   if (pool && pool->size() > 1 && S > 1)
     pool->parallel_for(S, 1, [&](int64_t a0, int64_t a1) { amx::pack_a(A, M, lda, K, a0, a1, buf.data()); });
