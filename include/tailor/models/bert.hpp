@@ -443,8 +443,7 @@ class Bert {
     }
     TAILOR_CHECK(opt.threads >= 0 && opt.threads <= 1024, ErrorCode::invalid_argument,
                  "thread count " + std::to_string(opt.threads) + " out of range", "use 0 (auto) or 1..1024");
-    TAILOR_CHECK(!opt.amx || nn::amx::supported(), ErrorCode::unsupported, "AMX (Options::amx, --amx) is not available here",
-                 "it needs a build for AMX-BF16 (e.g. -march=native on Sapphire Rapids), such a CPU, Linux, and TAILOR_AMX not 0");
+    if (opt.amx) nn::amx::require_supported();
     // Options::amx: every weight this model packs takes the AMX path.
     const nn::ScopedGemmPath path(opt.amx ? nn::GemmPath::amx : nn::GemmPath::automatic);
     embeddings_.load(b, prefix + "embeddings.", cfg_);

@@ -170,8 +170,7 @@ class ResNet50 {
     pre_ = Preprocess::from_json(b.preprocess(), b.path() + ": tailor.preprocess");
     for (const auto& u : b.untrained())
       if (u == "image" || (prefix.empty() && u == "resnet50")) untrained_ = true;
-    TAILOR_CHECK(!opt_.amx || nn::amx::supported(), ErrorCode::unsupported, "AMX (Options::amx, --amx) is not available here",
-                 "it needs a build for AMX-BF16 (e.g. -march=native on Sapphire Rapids), such a CPU, Linux, and TAILOR_AMX not 0");
+    if (opt_.amx) nn::amx::require_supported();
     // Options::amx (or $TAILOR_AMX=1): the bottlenecks' 1x1 / stride 1 convs (plain GEMMs
     // over the pixels) on AMX.
     const bool amx = opt_.amx || nn::detail::automatic_path() == nn::GemmPath::amx;

@@ -111,10 +111,10 @@ class Conv2d {
     c.algo_ = algo;
     if (algo == ConvAlgo::winograd || (algo == ConvAlgo::automatic && wino_ok && s.cin >= 16))
       c.wino_ = WinogradWeights::from_oihw(w, s.cin, s.cout);
-    c.b_.resize(size_t(panels * kPanel));
+    c.b_.resize(size_t(panels * kPanel));  // zero-padded to whole panels
+    for (int64_t n = 0; n < panels * kPanel; ++n) c.b_[size_t(n)] = n < s.cout && bias ? bias[n] : 0.f;
     if (gemm == GemmPath::amx && s.kh == 1 && s.kw == 1 && s.stride == 1 && s.pad == 0 && input == ConvInput::nhwc) {
       c.gemm_ = PackedWeight::from_out_in(w, s.cout, s.cin, GemmPath::amx);  // (Cout, Cin, 1, 1) = (N, K)
-      for (int64_t n = 0; n < panels * kPanel; ++n) c.b_[size_t(n)] = n < s.cout && bias ? bias[n] : 0.f;
       return c;
     }
     uint64_t elems = 0;
@@ -147,10 +147,6 @@ class Conv2d {
           for (int64_t n = 0; n < nn; ++n) d[n] = rows[size_t(n * K + k)];
           for (int64_t n = nn; n < kPanel; ++n) d[n] = 0.f;
         }
-      }
-      for (int64_t n = 0; n < kPanel; ++n) {
-        const int64_t co = p * kPanel + n;
-        c.b_[size_t(p * kPanel + n)] = co < s.cout && bias ? bias[co] : 0.f;
       }
     }
     return c;

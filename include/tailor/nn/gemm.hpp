@@ -139,9 +139,7 @@ class PackedWeight {
   static PackedWeight from_strided(const float* w, int64_t K, int64_t N, int64_t stride_k, int64_t stride_n,
                                    GemmPath path = GemmPath::automatic) {
     TAILOR_CHECK(K >= 0 && N >= 0, ErrorCode::invalid_argument, "PackedWeight: negative dimension", "");
-    TAILOR_CHECK(path != GemmPath::amx || amx::supported(), ErrorCode::unsupported,
-                 "the AMX path is not available here",
-                 "it needs a build for AMX-BF16 (e.g. -march=native on Sapphire Rapids), such a CPU, Linux, and TAILOR_AMX not 0");
+    if (path == GemmPath::amx) amx::require_supported();
     PackedWeight p;
     p.N_ = N;
     p.K_ = K;
@@ -451,6 +449,18 @@ inline AlignedBuffer<uint16_t>& amx_a_scratch(int which) {
   thread_local AlignedBuffer<uint16_t> bufs[3];
   return bufs[which];
 }
+/// A (M, K) converted by amx::pack_a into this thread's buffer `which`, split over pool's
+/// threads when given: returns the converted A.
+inline const uint16_t* amx_convert_a(const float* A, int64_t M, int64_t lda, int64_t K, ThreadPool* pool, int which) {
+  const int64_t S = amx::round_up(M) / amx::kTile;
+  AlignedBuffer<uint16_t>& buf = amx_a_scratch(which);
+  if (buf.size() < amx::a_size(M, K)) buf.resize(amx::a_size(M, K));
+  if (pool && pool->size() > 1 && S > 1)
+    pool->parallel_for(S, 1, [&](int64_t a0, int64_t a1) { amx::pack_a(A, M, lda, K, a0, a1, buf.data()); });
+  else
+    amx::pack_a(A, M, lda, K, 0, S, buf.data());
+  return buf.data();
+}
 inline float* amx_partial_scratch(size_t floats) {
   thread_local AlignedBuffer<float> buf;
   if (buf.size() < floats) buf.resize(floats);
@@ -563,15 +573,8 @@ inline void amx_gemm(const float* A, int64_t M, int64_t lda, const PackedWeight&
   // A converted up front when it is small (converted once, whatever the task split), else by
   // each task a group of strips at a time (a large A, e.g. a 1x1 conv over 8 x 56 x 56
   // pixels, would otherwise go to memory and back twice more).
-  if (!pa && amx::a_size(M, K) * sizeof(uint16_t) <= (size_t(1) << 20)) {
-    AlignedBuffer<uint16_t>& buf = amx_a_scratch(1);
-    if (buf.size() < amx::a_size(M, K)) buf.resize(amx::a_size(M, K));
-    if (split && S > 1)
-      pool->parallel_for(S, 1, [&](int64_t a0, int64_t a1) { amx::pack_a(A, M, lda, K, a0, a1, buf.data()); });
-    else
-      amx::pack_a(A, M, lda, K, 0, S, buf.data());
-    pa = buf.data();
-  }
+  if (!pa && amx::a_size(M, K) * sizeof(uint16_t) <= (size_t(1) << 20))
+    pa = amx_convert_a(A, M, lda, K, split ? pool : nullptr, 1);
   if (!split) {
     amx_gemm_block(pa, A, lda, W, M, C, ldc, ep, 0, S, p0, p1, n_lo, n_hi);
     return;
@@ -661,14 +664,7 @@ inline void gemm(const float* A, int64_t M, int64_t lda, const PackedWeight& W, 
 inline const uint16_t* gemm_prepare_a(const float* A, int64_t M, int64_t lda, const PackedWeight& W, ThreadPool* pool) {
 #if TAILOR_HAVE_AMX
   if (!W.amx() || M <= 0) return nullptr;
-  const int64_t K = W.rows(), S = amx::round_up(M) / amx::kTile;
-  AlignedBuffer<uint16_t>& buf = detail::amx_a_scratch(2);
-  if (buf.size() < amx::a_size(M, K)) buf.resize(amx::a_size(M, K));
-  if (pool && pool->size() > 1 && S > 1)
-    pool->parallel_for(S, 1, [&](int64_t a0, int64_t a1) { amx::pack_a(A, M, lda, K, a0, a1, buf.data()); });
-  else
-    amx::pack_a(A, M, lda, K, 0, S, buf.data());
-  return buf.data();
+  return detail::amx_convert_a(A, M, lda, W.rows(), pool, 2);
 #else
   (void)A, (void)M, (void)lda, (void)W, (void)pool;
   return nullptr;

@@ -42,6 +42,7 @@
 #include <string>
 
 #include "tailor/core/arena.hpp"
+#include "tailor/core/error.hpp"
 
 // (GCC spells the feature macros __AMX_TILE__ / __AMX_BF16__, Clang 14 __AMXTILE__ / __AMXBF16__.)
 #if (defined(__AMX_TILE__) || defined(__AMXTILE__)) && (defined(__AMX_BF16__) || defined(__AMXBF16__)) && \
@@ -77,6 +78,12 @@ inline bool supported() {
 #else
   return false;
 #endif
+}
+
+/// Throws tailor::Error (unsupported) naming what AMX needs when supported() is false.
+inline void require_supported() {
+  TAILOR_CHECK(supported(), ErrorCode::unsupported, "AMX (Options::amx, --amx) is not available here",
+               "it needs a build for AMX-BF16 (e.g. -march=native on Sapphire Rapids), such a CPU, Linux, and TAILOR_AMX not 0");
 }
 
 inline int64_t round_up(int64_t x) { return (x + kTile - 1) / kTile * kTile; }
