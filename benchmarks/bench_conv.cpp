@@ -65,7 +65,7 @@ std::vector<float> randn(size_t n, uint32_t seed, float scale) {
   return v;
 }
 
-void BM_conv(benchmark::State& state, const Layer* L) {
+void BM_conv(benchmark::State& state, const Layer* L, GemmPath path) {
   const int64_t n = state.range(0);
   const int threads = int(state.range(1));
   const Conv2dShape& s = L->s;
@@ -73,7 +73,8 @@ void BM_conv(benchmark::State& state, const Layer* L) {
   const auto b = randn(size_t(s.cout), 2, 0.1f);
   const auto x = randn(size_t(n * L->hw * L->hw * s.cin), 3, 1.f);
   std::vector<float> y(size_t(n * s.out_h(L->hw) * s.out_w(L->hw) * s.cout));
-  const Conv2d conv = Conv2d::from_oihw(w.data(), b.data(), s, L->nchw ? ConvInput::nchw : ConvInput::nhwc);
+  const Conv2d conv =
+      Conv2d::from_oihw(w.data(), b.data(), s, L->nchw ? ConvInput::nchw : ConvInput::nhwc, ConvAlgo::automatic, path);
   ThreadPool pool(threads);
   Arena arena;
   for (auto _ : state) {
@@ -103,11 +104,21 @@ void BM_maxpool_stem(benchmark::State& state) {
 
 int register_all() {
   for (const Layer& L : kLayers)
-    benchmark::RegisterBenchmark((std::string("conv/") + L.name).c_str(), BM_conv, &L)
+    benchmark::RegisterBenchmark((std::string("conv/") + L.name).c_str(), BM_conv, &L, GemmPath::fp32)
         ->ArgsProduct({{1, 8}, {1, 2}})
         ->ArgNames({"batch", "threads"})
         ->Unit(benchmark::kMillisecond)
         ->UseRealTime();
+  // The same convs as ResNet50 builds them with Options::amx (where this machine has AMX):
+  // GEMMs on AMX tiles over the pixels or their gathered rows; Winograd stays float32.
+  if (tailor::nn::amx::supported())
+    for (const Layer& L : kLayers)
+      if (!L.nchw && std::string(L.name) != "fc")
+        benchmark::RegisterBenchmark((std::string("conv_amx/") + L.name).c_str(), BM_conv, &L, GemmPath::amx)
+            ->ArgsProduct({{1, 8}, {1, 2}})
+            ->ArgNames({"batch", "threads"})
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime();
   benchmark::RegisterBenchmark("maxpool/stem", BM_maxpool_stem)
       ->ArgsProduct({{1, 8}, {1, 2}})
       ->ArgNames({"batch", "threads"})

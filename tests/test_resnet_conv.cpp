@@ -49,6 +49,10 @@ TEST_CASE("conv2d matches the float64 reference: kernels, strides, padding, odd 
       {1, 9, 9, 3, 70, 7, 2, 3, true},      {2, 17, 12, 3, 64, 7, 2, 3, true},   {1, 4, 4, 6, 31, 5, 1, 2, false},
       {1, 30, 29, 16, 48, 3, 1, 1, false},  {1, 1, 1, 2048, 1000, 1, 1, 0, false}, {4, 1, 1, 300, 45, 1, 1, 0, false},
       {1, 1, 1, 40, 8, 3, 1, 1, false},     {1, 31, 30, 8, 20, 3, 2, 1, false},  {1, 20, 32, 24, 33, 1, 2, 0, false},     {2, 2, 3, 16, 16, 3, 1, 1, false},   {1, 7, 7, 100, 70, 3, 1, 1, false},
+      // Winograd with 1 MiB of transformed weights; a weight-heavy conv on few pixels (im2col),
+      // as ResNet's layer 4 at batch 1; strided 1x1s (gathered pixels on the AMX path).
+      {2, 15, 17, 160, 96, 3, 1, 1, false}, {1, 7, 7, 256, 256, 3, 1, 1, false}, {2, 9, 11, 48, 256, 1, 2, 0, false},
+      {1, 8, 9, 40, 20, 1, 3, 0, false},
   };
   MESSAGE("conv micro-kernel: " << std::string(simd::kIsa) << ", register tile " << nn::detail::kConvMR << " x "
                                  << nn::detail::kConvNR);
@@ -69,6 +73,8 @@ TEST_CASE("conv2d matches the float64 reference: kernels, strides, padding, odd 
     std::vector<Conv2d> convs;  // every algorithm that applies
     convs.push_back(Conv2d::from_oihw(wt.data(), bias.data(), s, c.nchw ? ConvInput::nchw : ConvInput::nhwc, ConvAlgo::direct));
     if (wino_ok) convs.push_back(Conv2d::from_oihw(wt.data(), bias.data(), s, ConvInput::nhwc, ConvAlgo::winograd));
+    if (!c.nchw && nn::amx::supported())  // AMX GEMM over the pixels or their gathered rows
+      convs.push_back(Conv2d::from_oihw(wt.data(), bias.data(), s, ConvInput::nhwc, ConvAlgo::direct, nn::GemmPath::amx));
     for (int mode = 0; mode < 4; ++mode) {  // 0: plain, 1: ReLU, 2: residual + ReLU, 3: in-place residual
       CAPTURE(mode);
       const Activation act = mode == 0 ? Activation::none : Activation::relu;
@@ -78,6 +84,7 @@ TEST_CASE("conv2d matches the float64 reference: kernels, strides, padding, odd 
       for (const Conv2d& conv : convs)
         for (ThreadPool& pool : pools) {
           CAPTURE(conv.winograd());
+          CAPTURE(conv.amx());
           CAPTURE(pool.size());
           std::vector<float> y(res.size());
           const float* r = nullptr;
@@ -92,15 +99,23 @@ TEST_CASE("conv2d matches the float64 reference: kernels, strides, padding, odd 
 }
 
 TEST_CASE("conv2d results do not depend on the thread count or the batch") {
-  for (ConvAlgo algo : {ConvAlgo::direct, ConvAlgo::winograd}) {
-  CAPTURE(int(algo));
-  const Conv2dShape s{32, 64, 3, 3, 1, 1};
+  // The second shape: 2.6 MiB of Winograd weights split over output channels by the threads;
+  // the third: a strided 1x1 (gathered pixels on the AMX path).
+  for (const Conv2dShape s :
+       {Conv2dShape{32, 64, 3, 3, 1, 1}, Conv2dShape{160, 256, 3, 3, 1, 1}, Conv2dShape{96, 256, 1, 1, 2, 0}})
+  for (int algo_i = 0; algo_i < 3; ++algo_i) {
+  if (algo_i == 2 && !nn::amx::supported()) continue;
+  if (algo_i == 1 && s.kh != 3) continue;
+  const ConvAlgo algo = algo_i == 1 ? ConvAlgo::winograd : ConvAlgo::direct;
+  const nn::GemmPath path = algo_i == 2 ? nn::GemmPath::amx : nn::GemmPath::fp32;  // 2: AMX (1x1 convs; the others keep float32)
+  CAPTURE(algo_i);
+  CAPTURE(s.cin);
   const int64_t n = 3, h = 13, w = 11;
   const auto x = randn(size_t(n * h * w * s.cin), 7);
-  const auto wt = randn(size_t(s.cout * s.cin * 9), 8, 0.05f);
+  const auto wt = randn(size_t(s.cout * s.cin * s.kh * s.kw), 8, 0.05f);
   const auto bias = randn(size_t(s.cout), 9);
-  const Conv2d conv = Conv2d::from_oihw(wt.data(), bias.data(), s, ConvInput::nhwc, algo);
-  const size_t per = size_t(h * w * s.cout);
+  const Conv2d conv = Conv2d::from_oihw(wt.data(), bias.data(), s, ConvInput::nhwc, algo, path);
+  const size_t per = size_t(s.out_h(h) * s.out_w(w) * s.cout);
   std::vector<float> base(n * per);
   {
     ThreadPool pool(1);

@@ -92,8 +92,9 @@ class Conv2d {
   Conv2d() = default;
 
   /// Packs PyTorch's (Cout, Cin, kh, kw) weight and (Cout) bias (bias may be null).
-  /// gemm: GemmPath::amx runs a 1x1 / stride 1 / pad 0 conv over NHWC input (a plain
-  /// GEMM over the pixels) on AMX tiles through nn::gemm (Options::amx); other shapes ignore it.
+  /// gemm: GemmPath::amx runs a 1x1 / pad 0 conv over NHWC input as a GEMM on AMX tiles
+  /// through nn::gemm (Options::amx): over the pixels in place at stride 1, over the gathered
+  /// pixels otherwise. Other convs keep the float32 kernels.
   static Conv2d from_oihw(const float* w, const float* bias, const Conv2dShape& s, ConvInput input = ConvInput::nhwc,
                           ConvAlgo algo = ConvAlgo::automatic, GemmPath gemm = GemmPath::fp32) {
     TAILOR_CHECK(s.cin >= 1 && s.cout >= 1 && s.kh >= 1 && s.kw >= 1 && s.stride >= 1 && s.pad >= 0 &&
@@ -113,8 +114,14 @@ class Conv2d {
       c.wino_ = WinogradWeights::from_oihw(w, s.cin, s.cout);
     c.b_.resize(size_t(panels * kPanel));  // zero-padded to whole panels
     for (int64_t n = 0; n < panels * kPanel; ++n) c.b_[size_t(n)] = n < s.cout && bias ? bias[n] : 0.f;
-    if (gemm == GemmPath::amx && s.kh == 1 && s.kw == 1 && s.stride == 1 && s.pad == 0 && input == ConvInput::nhwc) {
-      c.gemm_ = PackedWeight::from_out_in(w, s.cout, s.cin, GemmPath::amx);  // (Cout, Cin, 1, 1) = (N, K)
+    const int64_t K = c.K_, taps = s.kh * s.kw;
+    // AMX takes the 1x1 convs: over the pixels in place at stride 1, over the gathered pixels
+    // (a quarter of the input) at stride 2. Not the k x k ones through im2col: measured on
+    // ResNet50's at batch 1, 0.8-1.15x of the float32 direct conv (the gather writes and reads
+    // back K floats a pixel, and layer 4's weights, streamed once a pass for 49 pixels, are
+    // 1.5x the bytes as bf16x3).
+    if (gemm == GemmPath::amx && input == ConvInput::nhwc && s.kh == 1 && s.kw == 1 && s.pad == 0) {
+      c.gemm_ = PackedWeight::from_out_in(w, s.cout, K, GemmPath::amx);  // (Cout, Cin, 1, 1) = (N, K)
       return c;
     }
     uint64_t elems = 0;
@@ -125,7 +132,6 @@ class Conv2d {
     // (kh, kw, Cin) in a scratch (sequential reads), then transposed into the k-major panel
     // in 16-row blocks that stay in L1 (a strided gather straight from w costs ~3x more at
     // load time).
-    const int64_t K = c.K_, taps = s.kh * s.kw;
     std::vector<float> rows(size_t(kPanel * K));
     for (int64_t p = 0; p < panels; ++p) {
       float* dst = c.w_.data() + p * K * kPanel;
@@ -202,6 +208,25 @@ struct ConvRow {
 
 }  // namespace detail
 
+/// col (N OH OW, kh kw Cin) := each output pixel's inputs (x NHWC), K in (kh, kw, Cin) order,
+/// zeros where a tap falls in the padding (im2col).
+inline void im2col_nhwc(const float* x, int64_t n, int64_t h, int64_t w, const Conv2dShape& s, float* col,
+                        ThreadPool& pool) {
+  const int64_t oh = s.out_h(h), ow = s.out_w(w), C = s.cin, K = C * s.kh * s.kw, M = n * oh * ow;
+  pool.parallel_for(M, 16, [&](int64_t m0, int64_t m1) {
+    for (int64_t m = m0; m < m1; ++m) {
+      const int64_t img = m / (oh * ow), oy = (m / ow) % oh, ox = m % ow;
+      float* dst = col + m * K;
+      for (int64_t i = 0; i < s.kh; ++i)
+        for (int64_t j = 0; j < s.kw; ++j, dst += C) {
+          const int64_t iy = oy * s.stride + i - s.pad, ix = ox * s.stride + j - s.pad;
+          if (iy < 0 || iy >= h || ix < 0 || ix >= w) std::memset(dst, 0, size_t(C) * sizeof(float));
+          else std::memcpy(dst, x + ((img * h + iy) * w + ix) * C, size_t(C) * sizeof(float));
+        }
+    }
+  });
+}
+
 /// y (N, OH, OW, Cout) = act(conv(x) + bias (+ residual)), NHWC; x is (N, H, W, Cin) NHWC, or
 /// (N, Cin, H, W) NCHW for a ConvInput::nchw conv. residual, when given, is
 /// (N, OH, OW, Cout) and may be y itself. Scratch comes from `arena` (not reset here).
@@ -216,17 +241,24 @@ inline void conv2d(const Conv2d& conv, const float* x, int64_t n, int64_t h, int
                "conv " + s.str() + " on a " + std::to_string(h) + "x" + std::to_string(w) + " input has no output pixels",
                "the input image is too small for the network");
   const bool relu = act == Activation::relu;
-  if (conv.amx()) {  // 1x1 / stride 1 / NHWC: y (pixels, Cout) = x (pixels, Cin) . W on AMX tiles
+  if (conv.use_winograd(h, w)) {
+    conv3x3_winograd(conv.winograd_weights(), conv.bias(0), s.cin, s.cout, x, n, h, w, y, residual, relu, pool);
+    return;
+  }
+  if (conv.amx()) {  // 1x1: y (pixels, Cout) = x's pixels (pixels, Cin) . W on AMX tiles
+    const int64_t M = n * oh * ow;
+    const float* rows = x;
+    if (s.stride != 1) {  // gather the strided pixels
+      float* col = arena.alloc<float>(size_t(M * conv.k()));
+      im2col_nhwc(x, n, h, w, s, col, pool);
+      rows = col;
+    }
     Epilogue ep;
     ep.bias = conv.bias(0);
     ep.residual = residual;
     ep.ldr = s.cout;
     ep.act = act;
-    gemm(x, n * oh * ow, s.cin, conv.gemm_weight(), y, s.cout, ep, pool);
-    return;
-  }
-  if (conv.use_winograd(h, w)) {
-    conv3x3_winograd(conv.winograd_weights(), conv.bias(0), s.cin, s.cout, x, n, h, w, y, residual, relu, pool);
+    gemm(rows, M, conv.k(), conv.gemm_weight(), y, s.cout, ep, pool);
     return;
   }
   const int64_t npanels = conv.panels();
@@ -248,20 +280,9 @@ inline void conv2d(const Conv2d& conv, const float* x, int64_t n, int64_t h, int
   } else if (!nchw && ow < kConvMR) {
     // Output rows narrower than a register tile (ResNet's last stage at 224: 7 wide): gather
     // the inputs (im2col, K in (kh, kw, Cin) order) so that tiles span rows, then one GEMM.
-    const int64_t K = conv.k(), M = n * oh * ow, C = s.cin;
+    const int64_t K = conv.k(), M = n * oh * ow;
     float* col = arena.alloc<float>(size_t(M * K));
-    pool.parallel_for(M, 16, [&](int64_t m0, int64_t m1) {
-      for (int64_t m = m0; m < m1; ++m) {
-        const int64_t img = m / (oh * ow), oy = (m / ow) % oh, ox = m % ow;
-        float* dst = col + m * K;
-        for (int64_t i = 0; i < s.kh; ++i)
-          for (int64_t j = 0; j < s.kw; ++j, dst += C) {
-            const int64_t iy = oy * s.stride + i - s.pad, ix = ox * s.stride + j - s.pad;
-            if (iy < 0 || iy >= h || ix < 0 || ix >= w) std::memset(dst, 0, size_t(C) * sizeof(float));
-            else std::memcpy(dst, x + ((img * h + iy) * w + ix) * C, size_t(C) * sizeof(float));
-          }
-      }
-    });
+    im2col_nhwc(x, n, h, w, s, col, pool);
     lda = K;
     cin_run = K;
     ntaps = 1;

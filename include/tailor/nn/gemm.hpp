@@ -570,23 +570,28 @@ inline void amx_gemm(const float* A, int64_t M, int64_t lda, const PackedWeight&
   const double flops = 2.0 * double(M) * double(n_hi - n_lo) * double(K);
   const bool split = threads > 1 && flops >= 2e6;
   const int64_t p0 = n_lo / kTile, p1 = (n_hi + kTile - 1) / kTile, P = p1 - p0;
-  // A converted up front when it is small (converted once, whatever the task split), else by
-  // each task a group of strips at a time (a large A, e.g. a 1x1 conv over 8 x 56 x 56
-  // pixels, would otherwise go to memory and back twice more).
-  if (!pa && amx::a_size(M, K) * sizeof(uint16_t) <= (size_t(1) << 20))
+  // Tasks: groups of strips x chunks of panels, several per thread (as the float32 path).
+  int64_t sblocks = 1, pchunks = 1, per_s = S, per_p = P;
+  if (split) {
+    const int64_t want = 4 * int64_t(threads);
+    sblocks = std::min<int64_t>(S, std::max<int64_t>(1, (S + 7) / 8));
+    pchunks = std::min<int64_t>(P, std::max<int64_t>(1, (want + sblocks - 1) / sblocks));
+    if (sblocks * pchunks < threads) sblocks = std::min<int64_t>(S, (threads + pchunks - 1) / pchunks);
+    per_s = (S + sblocks - 1) / sblocks;
+    per_p = (P + pchunks - 1) / pchunks;
+    sblocks = (S + per_s - 1) / per_s;
+    pchunks = (P + per_p - 1) / per_p;
+  }
+  // A converted up front when it is small, or when several tasks share its strips (few rows
+  // split over the panels: each would convert them again); else by each task a group of
+  // strips at a time (a large A, e.g. a 1x1 conv over 8 x 56 x 56 pixels, would otherwise go
+  // to memory and back twice more).
+  if (!pa && (amx::a_size(M, K) * sizeof(uint16_t) <= (size_t(1) << 20) || pchunks > 1))
     pa = amx_convert_a(A, M, lda, K, split ? pool : nullptr, 1);
   if (!split) {
     amx_gemm_block(pa, A, lda, W, M, C, ldc, ep, 0, S, p0, p1, n_lo, n_hi);
     return;
   }
-  // Tasks: groups of strips x chunks of panels, several per thread (as the float32 path).
-  const int64_t want = 4 * int64_t(threads);
-  int64_t sblocks = std::min<int64_t>(S, std::max<int64_t>(1, (S + 7) / 8));
-  int64_t pchunks = std::min<int64_t>(P, std::max<int64_t>(1, (want + sblocks - 1) / sblocks));
-  if (sblocks * pchunks < threads) sblocks = std::min<int64_t>(S, (threads + pchunks - 1) / pchunks);
-  const int64_t per_s = (S + sblocks - 1) / sblocks, per_p = (P + pchunks - 1) / pchunks;
-  sblocks = (S + per_s - 1) / per_s;
-  pchunks = (P + per_p - 1) / per_p;
   pool->run(int(sblocks * pchunks), [&](int t) {
     const int64_t sb = t / pchunks, pc = t % pchunks;
     const int64_t a0 = sb * per_s, a1 = std::min(S, a0 + per_s);
