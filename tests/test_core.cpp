@@ -123,6 +123,16 @@ TEST_CASE("AlignedBuffer and Arena hand out 64-byte-aligned memory") {
   b.resize(0);
   CHECK(b.empty());
   CHECK_THROWS_AS(AlignedBuffer<float>(SIZE_MAX / 2), Error);
+  // 2 MiB and more: placed for transparent huge pages on Linux (2 MiB-aligned), and usable.
+  AlignedBuffer<float> large((size_t(3) << 20) / sizeof(float) + 5);
+  CHECK(reinterpret_cast<uintptr_t>(large.data()) % 64 == 0);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  if (detail::huge_pages_wanted()) CHECK(reinterpret_cast<uintptr_t>(large.data()) % detail::kHugePage == 0);
+#endif
+  for (size_t i = 0; i < large.size(); i += 1000) large[i] = float(i);
+  large[large.size() - 1] = 7.f;
+  CHECK(large[2000] == 2000.f);
+  CHECK(large[large.size() - 1] == 7.f);
 
   Arena a(1024);
   float* p = a.alloc<float>(3);

@@ -206,6 +206,39 @@ TEST_CASE("tensors convert to float32 from F32, F16 and BF16") {
   CHECK_THROWS_WITH_AS(st.get("nope"), doctest::Contains("'nope' is missing"), Error);
 }
 
+TEST_CASE("find_non_finite reports the first NaN / Inf, wherever it falls in the scan's blocks") {
+  const int64_t n = 12345;  // three 4096-element blocks and a partial one
+  for (DType dt : {DType::F32, DType::F16, DType::BF16}) {
+    for (int64_t pos : {int64_t(-1), int64_t(0), int64_t(4095), int64_t(4096), int64_t(8200), n - 1}) {
+      for (int kind = 0; kind < 3; ++kind) {  // NaN, +Inf, -Inf
+        CAPTURE(int(dt));
+        CAPTURE(pos);
+        CAPTURE(kind);
+        const float bad = kind == 0 ? std::nanf("") : (kind == 1 ? INFINITY : -INFINITY);
+        StTensor t{"t", dt, {n}, {}};
+        for (int64_t i = 0; i < n; ++i) {
+          // Finite values of every magnitude, the largest finite of each dtype included.
+          float v = i == pos ? bad : (i % 7 == 0 ? (dt == DType::F16 ? 65504.f : 3.0e38f) : float(i % 13) - 6.5f);
+          if (pos >= 0 && i == pos + 3) v = bad;  // a second bad element: the first must be reported
+          if (dt == DType::F32) t.bytes.append(reinterpret_cast<const char*>(&v), 4);
+          else {
+            const uint16_t x = dt == DType::F16 ? f32_to_f16(v) : f32_to_bf16(v);
+            t.bytes.append(reinterpret_cast<const char*>(&x), 2);
+          }
+        }
+        const std::string f = st_file({t}, {});
+        auto st = SafetensorsFile::from_memory(f.data(), f.size());
+        const auto found = st.find_non_finite(st.get("t"));
+        if (pos < 0) CHECK_FALSE(found.has_value());
+        else {
+          REQUIRE(found.has_value());
+          CHECK(int64_t(*found) == pos);
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("a file on disk opens through mmap and through read") {
   const std::string f = st_file({f32_tensor("w", {3})}, {{"k", "v"}});
   const std::string path = "test_io_tmp.safetensors";

@@ -18,6 +18,10 @@
 #include "tailor/core/checked.hpp"
 #include "tailor/core/error.hpp"
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 namespace tailor {
 
 inline constexpr size_t kAlignment = 64;
@@ -26,17 +30,47 @@ namespace detail {
 struct AlignedFree {
   void operator()(void* p) const noexcept { std::free(p); }
 };
+/// Buffers of at least this many bytes are placed on transparent huge pages (Linux).
+inline constexpr size_t kHugePage = size_t(2) << 20;
+
+/// Whether large buffers ask for huge pages: yes, unless $TAILOR_HUGEPAGES is "0" (read once).
+inline bool huge_pages_wanted() {
+  static const bool wanted = [] {
+    const char* v = std::getenv("TAILOR_HUGEPAGES");
+    return !(v && v[0] == '0' && v[1] == '\0');
+  }();
+  return wanted;
+}
+
 /// Allocates `bytes` (rounded up to 64) aligned to 64; throws Error(out_of_memory).
+/// On Linux a buffer of 2 MiB or more (packed weights, a session's scratch) is 2 MiB-aligned
+/// and advised MADV_HUGEPAGE: the kernel then backs it with 2 MiB pages where it can (with
+/// transparent huge pages in "madvise" mode, the common default, nothing else would), so a
+/// weight matrix streamed by the GEMMs needs one TLB entry per 2 MiB instead of 512, and
+/// loading a model faults its buffers in 512x fewer times. The advice changes no value.
 inline void* aligned_alloc_checked(size_t bytes) {
   uint64_t rounded = 0;
   if (!checked_add(bytes, kAlignment - 1, &rounded))
     fail(ErrorCode::out_of_memory, "allocation of " + std::to_string(bytes) + " bytes overflows", "");
   rounded &= ~uint64_t(kAlignment - 1);
   if (rounded == 0) rounded = kAlignment;
-  void* p = std::aligned_alloc(kAlignment, size_t(rounded));
+  size_t align = kAlignment;
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  const bool huge = rounded >= kHugePage && huge_pages_wanted();
+  if (huge) {
+    if (!checked_add(rounded, kHugePage - 1, &rounded))
+      fail(ErrorCode::out_of_memory, "allocation of " + std::to_string(bytes) + " bytes overflows", "");
+    rounded &= ~uint64_t(kHugePage - 1);
+    align = kHugePage;
+  }
+#endif
+  void* p = std::aligned_alloc(align, size_t(rounded));
   if (!p)
     fail(ErrorCode::out_of_memory, "could not allocate " + std::to_string(bytes) + " bytes",
          "free memory, or lower the batch size / thread count");
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  if (huge) (void)::madvise(p, size_t(rounded), MADV_HUGEPAGE);  // advice only: failure is harmless
+#endif
   return p;
 }
 }  // namespace detail

@@ -178,6 +178,7 @@ class Bundle {
     transforms_ = string_list("tailor.transforms");
     untrained_ = string_list("tailor.untrained");
     vocab_ = file_.meta("tailor.vocab").value_or("");
+    file_.populate();  // the header checked out, and every weight is about to be read
     if (opt.check_finite) {
       for (const TensorInfo& t : file_.tensors())
         if (auto i = file_.find_non_finite(t))

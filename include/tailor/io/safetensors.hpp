@@ -261,6 +261,8 @@ class SafetensorsFile {
 
   const std::string& path() const noexcept { return file_->path(); }
   uint64_t file_size() const noexcept { return file_->size(); }
+  /// MappedFile::populate(): fault the whole file in now (before reading all of it).
+  void populate() const noexcept { file_->populate(); }
   /// Length of the JSON header, and where the data section begins (8 + header).
   uint64_t header_bytes() const noexcept { return header_bytes_; }
   uint64_t data_offset() const noexcept { return 8 + header_bytes_; }
@@ -316,16 +318,38 @@ class SafetensorsFile {
     if (!dtype_is_loadable_float(t.dtype)) return std::nullopt;
     const uint8_t* src = bytes(t);
     const uint64_t n = t.numel();
+    // Blocks of 4096 elements scanned without an early exit (so the compiler vectorises the
+    // scan: a bundle's every weight is checked at load), then the first bad element of a
+    // block that has one.
+    constexpr uint64_t kBlock = 4096;
     if (t.dtype == DType::F32) {
-      for (uint64_t i = 0; i < n; ++i) {
-        uint32_t b; std::memcpy(&b, src + 4 * i, 4);
-        if ((b & 0x7f800000u) == 0x7f800000u) return i;
+      for (uint64_t b0 = 0; b0 < n; b0 += kBlock) {
+        const uint64_t b1 = std::min(n, b0 + kBlock);
+        uint32_t any = 0;
+        for (uint64_t i = b0; i < b1; ++i) {
+          uint32_t b; std::memcpy(&b, src + 4 * i, 4);
+          any |= uint32_t((b & 0x7f800000u) == 0x7f800000u);
+        }
+        if (any)
+          for (uint64_t i = b0; i < b1; ++i) {
+            uint32_t b; std::memcpy(&b, src + 4 * i, 4);
+            if ((b & 0x7f800000u) == 0x7f800000u) return i;
+          }
       }
     } else {
       const uint16_t mask = t.dtype == DType::F16 ? 0x7c00u : 0x7f80u;
-      for (uint64_t i = 0; i < n; ++i) {
-        uint16_t b; std::memcpy(&b, src + 2 * i, 2);
-        if ((b & mask) == mask) return i;
+      for (uint64_t b0 = 0; b0 < n; b0 += kBlock) {
+        const uint64_t b1 = std::min(n, b0 + kBlock);
+        uint32_t any = 0;
+        for (uint64_t i = b0; i < b1; ++i) {
+          uint16_t b; std::memcpy(&b, src + 2 * i, 2);
+          any |= uint32_t((b & mask) == mask);
+        }
+        if (any)
+          for (uint64_t i = b0; i < b1; ++i) {
+            uint16_t b; std::memcpy(&b, src + 2 * i, 2);
+            if ((b & mask) == mask) return i;
+          }
       }
     }
     return std::nullopt;
