@@ -199,7 +199,9 @@ TEST_CASE("ResNet50 results do not depend on threads, batch composition or the s
   CAPTURE(amx);
   const TinyNet t = tiny_resnet(7, 12);
   const Bundle b = Bundle::from_memory(t.bytes.data(), t.bytes.size(), "tiny");
-  const int64_t n = 3, h = 48, w = 40;
+  // 5 images: one thread runs them one by one; two run four on their own lanes and the last
+  // split over both; three run three on lanes and the last two as one batch over all three.
+  const int64_t n = 5, h = 48, w = 40;
   const auto x = randn(size_t(n * 3 * h * w), 5);
   std::vector<float> base;
   for (int threads : {1, 2, 3}) {
