@@ -280,6 +280,24 @@ TEST_CASE("a valid tiny BERT bundle validates") {
   CHECK_THROWS_WITH_AS(b.load_f32("pooler.dense.bias", {5}), doctest::Contains("has shape [4] but the config needs [5]"), Error);
 }
 
+TEST_CASE("view_f32 gives the tensor's float32 values: in place when aligned F32, else converted") {
+  StTensor h{"h", DType::F16, {3}, {}};  // 6 bytes: the next tensor starts 2 bytes past a float boundary
+  for (float v : {1.5f, -2.f, 0.25f}) { const uint16_t x = f32_to_f16(v); h.bytes.append(reinterpret_cast<const char*>(&x), 2); }
+  const std::vector<StTensor> ts = {f32_tensor("a", {2, 5}), h, f32_tensor("misaligned", {7}, 1.f), f32_tensor("b", {3}, 2.f)};
+  const std::string f = st_file(ts, bundle_meta("bert", tiny_bert_config(), tiny_vocab()));
+  const Bundle b = Bundle::from_memory(f.data(), f.size(), "views.safetensors");
+  for (const auto& [name, shape] : {std::pair<std::string, Shape>{"a", Shape{2, 5}}, {"h", Shape{3}},
+                                    {"misaligned", Shape{7}}, {"b", Shape{3}}}) {
+    CAPTURE(name);
+    const std::vector<float> want = b.load_f32(name, shape);
+    F32View v = b.view_f32(name, shape);
+    const F32View moved = std::move(v);  // a converted copy survives the move
+    REQUIRE(moved.size() == want.size());
+    CHECK(std::equal(want.begin(), want.end(), moved.data()));
+  }
+  CHECK_THROWS_WITH_AS(b.view_f32("a", {10}), doctest::Contains("has shape [2, 5] but the config needs [10]"), Error);
+}
+
 TEST_CASE("hand-corrupted bundles are each refused with their own message") {
   json deep = tiny_bert_config();
   std::string deep_cfg = "{\"a\":";

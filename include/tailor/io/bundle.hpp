@@ -14,6 +14,7 @@
 // the config) are in models/registry.hpp: validate_bundle().
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <set>
@@ -65,6 +66,25 @@ struct BundleOptions {
   bool use_mmap = true;
   /// Scan every float tensor for NaN/Inf at open (a few ms per 100 MB).
   bool check_finite = true;
+};
+
+/// A tensor's float32 values for a loader (Bundle::view_f32): a pointer into the bundle or
+/// a converted copy it owns. Move-only.
+class F32View {
+ public:
+  F32View(const F32View&) = delete;
+  F32View& operator=(const F32View&) = delete;
+  F32View(F32View&&) noexcept = default;
+  F32View& operator=(F32View&&) noexcept = default;
+  const float* data() const noexcept { return ptr_; }
+  size_t size() const noexcept { return n_; }
+
+ private:
+  friend class Bundle;
+  F32View() = default;
+  const float* ptr_ = nullptr;
+  size_t n_ = 0;
+  std::vector<float> owned_;  // the converted values when not F32 / not aligned (moves keep its buffer)
 };
 
 class Bundle {
@@ -121,6 +141,23 @@ class Bundle {
   /// Copies the tensor `name` (checked to have `shape`) as float32 into dst.
   void load_f32(const std::string& name, const Shape& shape, float* dst) const {
     file_.to_f32(tensor(name, shape), dst);
+  }
+  /// The tensor `name` (checked to have `shape`) as float32 for reading once, e.g. to pack it:
+  /// straight from the bundle's bytes when stored as F32 at a 4-byte-aligned offset (no copy:
+  /// a model's ~100 MB of weights are not copied into temporaries on the way to being
+  /// packed), else converted into a copy the view owns. Valid while this bundle lives.
+  F32View view_f32(const std::string& name, const Shape& shape) const {
+    const TensorInfo& t = tensor(name, shape);
+    F32View v;
+    v.n_ = size_t(t.numel());
+    const uint8_t* src = file_.bytes(t);
+    if (t.dtype == DType::F32 && reinterpret_cast<uintptr_t>(src) % alignof(float) == 0) {
+      v.ptr_ = reinterpret_cast<const float*>(src);  // little-endian host, as to_f32's copy assumes
+    } else {
+      v.owned_ = file_.to_f32(t);
+      v.ptr_ = v.owned_.data();
+    }
+    return v;
   }
 
   /// Checks that every spec (name prefixed by `prefix`) exists with its shape and a float

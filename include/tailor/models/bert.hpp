@@ -181,8 +181,7 @@ struct Linear {
   nn::PackedWeight weight;      // (in, out) packed
   AlignedBuffer<float> bias;    // (out)
   void load(const Bundle& b, const std::string& name, int64_t out, int64_t in) {
-    std::vector<float> w(static_cast<size_t>(out * in));
-    b.load_f32(name + ".weight", Shape{out, in}, w.data());
+    const F32View w = b.view_f32(name + ".weight", Shape{out, in});
     bias = load_vector(b, name + ".bias", out);
     weight = nn::PackedWeight::from_out_in(w.data(), out, in);
   }

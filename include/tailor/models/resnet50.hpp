@@ -68,8 +68,8 @@ struct Bottleneck {
   /// gemm: GemmPath::amx puts the 1x1 / stride 1 convs on AMX tiles (Options::amx).
   static nn::Conv2d load_conv(const Bundle& b, const std::string& name, const nn::Conv2dShape& s,
                               nn::ConvInput in = nn::ConvInput::nhwc, nn::GemmPath gemm = nn::GemmPath::fp32) {
-    const std::vector<float> w = b.load_f32(name + ".weight", Shape{s.cout, s.cin, s.kh, s.kw});
-    const std::vector<float> bias = b.load_f32(name + ".bias", Shape{s.cout});
+    const F32View w = b.view_f32(name + ".weight", Shape{s.cout, s.cin, s.kh, s.kw});
+    const F32View bias = b.view_f32(name + ".bias", Shape{s.cout});
     return nn::Conv2d::from_oihw(w.data(), bias.data(), s, in, nn::ConvAlgo::automatic, gemm);
   }
 
@@ -208,8 +208,8 @@ class ResNet50 {
     if (cfg_.num_classes > 0) {
       // Linear (num_classes, 2048) = a 1x1 conv's (out, in, 1, 1) in memory.
       const nn::Conv2dShape s{cfg_.feature_dim(), cfg_.num_classes, 1, 1, 1, 0};
-      const std::vector<float> w = b.load_f32(prefix + "fc.weight", Shape{cfg_.num_classes, cfg_.feature_dim()});
-      const std::vector<float> bias = b.load_f32(prefix + "fc.bias", Shape{cfg_.num_classes});
+      const F32View w = b.view_f32(prefix + "fc.weight", Shape{cfg_.num_classes, cfg_.feature_dim()});
+      const F32View bias = b.view_f32(prefix + "fc.bias", Shape{cfg_.num_classes});
       fc_ = nn::Conv2d::from_oihw(w.data(), bias.data(), s);
     }
   }
