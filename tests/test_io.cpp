@@ -286,8 +286,10 @@ TEST_CASE("view_f32 gives the tensor's float32 values: in place when aligned F32
   const std::vector<StTensor> ts = {f32_tensor("a", {2, 5}), h, f32_tensor("misaligned", {7}, 1.f), f32_tensor("b", {3}, 2.f)};
   const std::string f = st_file(ts, bundle_meta("bert", tiny_bert_config(), tiny_vocab()));
   const Bundle b = Bundle::from_memory(f.data(), f.size(), "views.safetensors");
-  for (const auto& [name, shape] : {std::pair<std::string, Shape>{"a", Shape{2, 5}}, {"h", Shape{3}},
-                                    {"misaligned", Shape{7}}, {"b", Shape{3}}}) {
+  for (const auto& ns : {std::pair<std::string, Shape>{"a", Shape{2, 5}}, {"h", Shape{3}}, {"misaligned", Shape{7}},
+                         {"b", Shape{3}}}) {
+    const std::string& name = ns.first;  // not a structured binding: CAPTURE's lambda needs a variable
+    const Shape& shape = ns.second;
     CAPTURE(name);
     const std::vector<float> want = b.load_f32(name, shape);
     F32View v = b.view_f32(name, shape);
