@@ -110,7 +110,7 @@ int register_all() {
         ->Unit(benchmark::kMillisecond)
         ->UseRealTime();
   // The same convs as ResNet50 builds them with Options::amx (where this machine has AMX):
-  // GEMMs on AMX tiles over the pixels or their gathered rows; Winograd stays float32.
+  // the 1x1s as GEMMs on AMX tiles (strided ones over the gathered pixels); the others float32.
   if (tailor::nn::amx::supported())
     for (const Layer& L : kLayers)
       if (!L.nchw && std::string(L.name) != "fc")

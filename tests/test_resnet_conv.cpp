@@ -73,7 +73,7 @@ TEST_CASE("conv2d matches the float64 reference: kernels, strides, padding, odd 
     std::vector<Conv2d> convs;  // every algorithm that applies
     convs.push_back(Conv2d::from_oihw(wt.data(), bias.data(), s, c.nchw ? ConvInput::nchw : ConvInput::nhwc, ConvAlgo::direct));
     if (wino_ok) convs.push_back(Conv2d::from_oihw(wt.data(), bias.data(), s, ConvInput::nhwc, ConvAlgo::winograd));
-    if (!c.nchw && nn::amx::supported())  // AMX GEMM over the pixels or their gathered rows
+    if (!c.nchw && nn::amx::supported())  // AMX GEMM for the 1x1s (others keep float32)
       convs.push_back(Conv2d::from_oihw(wt.data(), bias.data(), s, ConvInput::nhwc, ConvAlgo::direct, nn::GemmPath::amx));
     for (int mode = 0; mode < 4; ++mode) {  // 0: plain, 1: ReLU, 2: residual + ReLU, 3: in-place residual
       CAPTURE(mode);

@@ -17,7 +17,7 @@ struct Options {
   Precision precision = Precision::fp32;
   int cuda_device = 0;
   Limits limits{};
-  /// CPU: run BERT's matrix products and ResNet50's 1x1 / stride 1 convs on Intel AMX tiles
+  /// CPU: run BERT's matrix products and ResNet50's 1x1 convs on Intel AMX tiles
   /// (nn/gemm_amx.hpp: bf16x6, as accurate as float32). Faster where the products have many
   /// rows (BERT-base, 8 x 128 tokens: ~1.7x), slower where few rows make them stream the
   /// weights (1.5x the bytes): a single short text. Needs an AMX build and CPU (an error

@@ -320,39 +320,28 @@ class SafetensorsFile {
     const uint64_t n = t.numel();
     // Blocks of 4096 elements scanned without an early exit (so the compiler vectorises the
     // scan: a bundle's every weight is checked at load), then the first bad element of a
-    // block that has one.
-    constexpr uint64_t kBlock = 4096;
-    if (t.dtype == DType::F32) {
+    // block that has one. An element is NaN or Inf when its exponent bits are all set.
+    auto scan = [&](auto word, auto exponent) -> std::optional<uint64_t> {
+      using W = decltype(word);
+      const W mask = W(exponent);
+      auto nonfinite = [&](uint64_t i) {
+        W b;
+        std::memcpy(&b, src + sizeof(W) * i, sizeof(W));
+        return (b & mask) == mask;
+      };
+      constexpr uint64_t kBlock = 4096;
       for (uint64_t b0 = 0; b0 < n; b0 += kBlock) {
         const uint64_t b1 = std::min(n, b0 + kBlock);
         uint32_t any = 0;
-        for (uint64_t i = b0; i < b1; ++i) {
-          uint32_t b; std::memcpy(&b, src + 4 * i, 4);
-          any |= uint32_t((b & 0x7f800000u) == 0x7f800000u);
-        }
+        for (uint64_t i = b0; i < b1; ++i) any |= uint32_t(nonfinite(i));
         if (any)
-          for (uint64_t i = b0; i < b1; ++i) {
-            uint32_t b; std::memcpy(&b, src + 4 * i, 4);
-            if ((b & 0x7f800000u) == 0x7f800000u) return i;
-          }
+          for (uint64_t i = b0; i < b1; ++i)
+            if (nonfinite(i)) return i;
       }
-    } else {
-      const uint16_t mask = t.dtype == DType::F16 ? 0x7c00u : 0x7f80u;
-      for (uint64_t b0 = 0; b0 < n; b0 += kBlock) {
-        const uint64_t b1 = std::min(n, b0 + kBlock);
-        uint32_t any = 0;
-        for (uint64_t i = b0; i < b1; ++i) {
-          uint16_t b; std::memcpy(&b, src + 2 * i, 2);
-          any |= uint32_t((b & mask) == mask);
-        }
-        if (any)
-          for (uint64_t i = b0; i < b1; ++i) {
-            uint16_t b; std::memcpy(&b, src + 2 * i, 2);
-            if ((b & mask) == mask) return i;
-          }
-      }
-    }
-    return std::nullopt;
+      return std::nullopt;
+    };
+    if (t.dtype == DType::F32) return scan(uint32_t{}, 0x7f800000u);
+    return scan(uint16_t{}, t.dtype == DType::F16 ? 0x7c00u : 0x7f80u);
   }
 
  private:

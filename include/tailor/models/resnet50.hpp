@@ -65,7 +65,7 @@ struct Bottleneck {
   bool has_downsample = false;
   int64_t stride = 1;
 
-  /// gemm: GemmPath::amx puts the 1x1 / stride 1 convs on AMX tiles (Options::amx).
+  /// gemm: GemmPath::amx puts the 1x1 convs (any stride) on AMX tiles (Options::amx).
   static nn::Conv2d load_conv(const Bundle& b, const std::string& name, const nn::Conv2dShape& s,
                               nn::ConvInput in = nn::ConvInput::nhwc, nn::GemmPath gemm = nn::GemmPath::fp32) {
     const F32View w = b.view_f32(name + ".weight", Shape{s.cout, s.cin, s.kh, s.kw});
@@ -189,8 +189,8 @@ class ResNet50 {
     for (const auto& u : b.untrained())
       if (u == "image" || (prefix.empty() && u == "resnet50")) untrained_ = true;
     if (opt_.amx) nn::amx::require_supported();
-    // Options::amx (or $TAILOR_AMX=1): the bottlenecks' 1x1 / stride 1 convs (plain GEMMs
-    // over the pixels) on AMX.
+    // Options::amx (or $TAILOR_AMX=1): the bottlenecks' 1x1 convs (GEMMs over the pixels, the
+    // strided downsampling ones over the gathered pixels) on AMX.
     const bool amx = opt_.amx || nn::detail::automatic_path() == nn::GemmPath::amx;
     const nn::GemmPath gemm = amx ? nn::GemmPath::amx : nn::GemmPath::fp32;
     conv1_ = resnet::Bottleneck::load_conv(b, prefix + "conv1", {3, ResNetConfig::kStem, 7, 7, 2, 3}, nn::ConvInput::nchw);
