@@ -199,24 +199,37 @@ TEST_CASE("ResNet50 results do not depend on threads, batch composition or the s
   CAPTURE(amx);
   const TinyNet t = tiny_resnet(7, 12);
   const Bundle b = Bundle::from_memory(t.bytes.data(), t.bytes.size(), "tiny");
-  // 5 images: one thread runs them one by one; two run four on their own lanes and the last
-  // split over both; three run three on lanes and the last two as one batch over all three.
+  // 5 images through layer1-2: one thread runs them one by one; two run four on their own
+  // lanes and the last split over both; three run three on lanes and the last two as one
+  // batch over all three. Then layer3-4 take all five as one batch. One image alone runs
+  // the whole network as a batch of one.
   const int64_t n = 5, h = 48, w = 40;
   const auto x = randn(size_t(n * 3 * h * w), 5);
-  std::vector<float> base;
+  std::vector<float> base, base_pooled, base_fmap;
   for (int threads : {1, 2, 3}) {
+    CAPTURE(threads);
     Options opt;
     opt.threads = threads;
     opt.amx = amx;
     const ResNet50 model(b, opt);
     ResNetSession s = model.session();
-    const ResNetOutput out = s.forward(x.data(), n, h, w);
-    if (base.empty()) base = out.logits;
+    const ResNetOutput out = s.forward(x.data(), n, h, w, true);
+    if (base.empty()) {
+      base = out.logits;
+      base_pooled = out.pooled;
+      base_fmap = out.feature_map;
+    }
     CHECK(out.logits == base);
+    CHECK(out.pooled == base_pooled);
+    CHECK(out.feature_map == base_fmap);
     // One image at a time gives the same bits as the batch.
+    const size_t map_per = base_fmap.size() / size_t(n);
     for (int64_t i = 0; i < n; ++i) {
-      const ResNetOutput one = s.forward(x.data() + i * 3 * h * w, 1, h, w);
+      const ResNetOutput one = s.forward(x.data() + i * 3 * h * w, 1, h, w, true);
       CHECK(std::equal(one.logits.begin(), one.logits.end(), base.begin() + i * 7));
+      CHECK(std::equal(one.pooled.begin(), one.pooled.end(), base_pooled.begin() + i * 2048));
+      REQUIRE(one.feature_map.size() == map_per);
+      CHECK(std::equal(one.feature_map.begin(), one.feature_map.end(), base_fmap.begin() + i * int64_t(map_per)));
     }
   }
   // Many threads, one shared model, one session each.

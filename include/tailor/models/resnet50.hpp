@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -109,7 +110,7 @@ class ResNetSession {
   int threads() const noexcept { return pool_->size(); }
   /// Bytes of scratch held (grows to the high-water mark of the largest batch run).
   size_t scratch_bytes() const noexcept {
-    size_t b = arena_.capacity() + conv_scratch_.capacity();
+    size_t b = arena_.capacity() + conv_scratch_.capacity() + mid_.capacity();
     for (const auto& l : lanes_) b += l->arena.capacity() + l->conv_scratch.capacity();
     return b;
   }
@@ -123,17 +124,22 @@ class ResNetSession {
     ThreadPool pool{1};
     Arena arena, conv_scratch;
   };
-  /// The network up to the average pool for the n images of x (NCHW) on `pool`, with scratch
-  /// from arena / conv_scratch: pooled (n, feature_dim) and, when fmap is non-null, the last
-  /// feature map (n, fh, fw, feature_dim) NHWC.
-  void trunk(const float* x, int64_t n, int64_t h, int64_t w, ThreadPool& pool, Arena& arena, Arena& conv_scratch,
-             float* pooled, float* fmap) const;
+  /// Part of the network for the n images of x on `pool`, with scratch from arena /
+  /// conv_scratch. The bottlenecks are numbered in order (0..15 in ResNet50) and [first, last)
+  /// of them run. first == 0: x is the (n, 3, h, w) NCHW input and the stem runs before block 0;
+  /// otherwise x is block first's (n, h, w, C) NHWC input. last < blocks(): block last - 1
+  /// writes its (n, oh, ow, C) NHWC output to `out`; otherwise the average pool writes pooled
+  /// (n, feature_dim) and, when fmap is non-null, the last feature map (n, fh, fw, feature_dim)
+  /// NHWC is kept.
+  void trunk(const float* x, int64_t n, int64_t h, int64_t w, int first, int last, ThreadPool& pool, Arena& arena,
+             Arena& conv_scratch, float* out, float* pooled, float* fmap) const;
 
   const ResNet50* m_;
   std::unique_ptr<ThreadPool> pool_;
   Arena arena_;         // activations of one forward pass
   Arena conv_scratch_;  // one conv's zero-padded input copy
   std::vector<std::unique_ptr<Lane>> lanes_;
+  Arena mid_;  // a batch's activations where the lanes hand over to the batch
   std::vector<float> batch_;
 };
 
@@ -175,8 +181,7 @@ class ResNet50 {
   /// Bytes of packed weights.
   size_t weight_bytes() const {
     size_t s = conv1_.bytes() + fc_.bytes();
-    for (const auto& st : layers_)
-      for (const auto& blk : st) s += blk.conv1.bytes() + blk.conv2.bytes() + blk.conv3.bytes() + blk.downsample.bytes();
+    for (const auto& blk : blocks_) s += blk.conv1.bytes() + blk.conv2.bytes() + blk.conv3.bytes() + blk.downsample.bytes();
     return s;
   }
 
@@ -195,16 +200,16 @@ class ResNet50 {
     const nn::GemmPath gemm = amx ? nn::GemmPath::amx : nn::GemmPath::fp32;
     conv1_ = resnet::Bottleneck::load_conv(b, prefix + "conv1", {3, ResNetConfig::kStem, 7, 7, 2, 3}, nn::ConvInput::nchw);
     int64_t inplanes = ResNetConfig::kStem;
-    layers_.resize(4);
     for (size_t s = 0; s < 4; ++s) {
       const int64_t planes = ResNetConfig::kPlanes[s];
       for (int64_t i = 0; i < cfg_.layers[s]; ++i) {
         const std::string p = prefix + "layer" + std::to_string(s + 1) + "." + std::to_string(i) + ".";
         const int64_t stride = (i == 0 && s > 0) ? 2 : 1;
-        layers_[s].push_back(resnet::Bottleneck::load(b, p, inplanes, planes, stride, i == 0, gemm));
+        blocks_.push_back(resnet::Bottleneck::load(b, p, inplanes, planes, stride, i == 0, gemm));
         inplanes = planes * ResNetConfig::kExpansion;
       }
     }
+    lane_split_ = int(cfg_.layers[0] + cfg_.layers[1]);
     if (cfg_.num_classes > 0) {
       // Linear (num_classes, 2048) = a 1x1 conv's (out, in, 1, 1) in memory.
       const nn::Conv2dShape s{cfg_.feature_dim(), cfg_.num_classes, 1, 1, 1, 0};
@@ -219,7 +224,8 @@ class ResNet50 {
   Preprocess pre_;
   bool untrained_ = false;
   nn::Conv2d conv1_;                                    // stem, reads the NCHW input
-  std::vector<std::vector<resnet::Bottleneck>> layers_;  // layer1..layer4
+  std::vector<resnet::Bottleneck> blocks_;              // layer1..layer4's, in order
+  int lane_split_ = 0;                                  // layer3's first block (see forward)
   nn::Conv2d fc_;                                       // fc as a 1x1 conv over (N, 1, 1, 2048)
 };
 
@@ -239,11 +245,10 @@ inline ResNetOutput ResNetSession::forward(const float* x, int64_t n, int64_t h,
   const nn::Conv2dShape& s1 = m.conv1_.shape();
   TAILOR_CHECK(s1.out_h(h) >= 1 && s1.out_w(w) >= 1, ErrorCode::invalid_argument, "ResNet50: input too small", "");
   int64_t fh = (s1.out_h(h) + 2 - 3) / 2 + 1, fw = (s1.out_w(w) + 2 - 3) / 2 + 1;  // after the maxpool
-  for (const auto& st : m.layers_)
-    for (const auto& blk : st) {
-      fh = blk.conv2.shape().out_h(fh);
-      fw = blk.conv2.shape().out_w(fw);
-    }
+  for (const auto& blk : m.blocks_) {
+    fh = blk.conv2.shape().out_h(fh);
+    fw = blk.conv2.shape().out_w(fw);
+  }
 
   ResNetOutput out;
   out.n = n;
@@ -258,34 +263,60 @@ inline ResNetOutput ResNetSession::forward(const float* x, int64_t n, int64_t h,
     out.feature_map.resize(size_t(n * map_per));
     fmap = out.feature_map.data();
   }
-  // A batch runs image by image: each of the session's threads takes whole images, one at a
+  // A batch runs image by image through the stem, layer1 and layer2, and as one batch through
+  // layer3 and layer4. Up to layer3 each of the session's threads takes whole images, one at a
   // time, on its own single-thread lane (dynamic hand-out), and any remainder of fewer images
-  // than threads runs as one batch split over all of them. One image's activations (3 MB at
-  // layer 1) stay in cache where a batch's (25 MB at 8 images) go to memory and back between
-  // convs, and threads running whole images never wait for each other inside a pass (measured,
-  // interleaved A/B, batch 8: best of 6-8 runs 0-5% faster on 1 and 2 threads, more when the
-  // machine is loaded). Every image's computation, and so every bit of the result, is the same
-  // either way (the convs' results do not depend on the batch or the thread count: tests).
+  // than threads runs as one batch split over all of them. Early on, one image's activations
+  // (3 MB at layer1) stay in cache where a batch's (25 MB at 8 images) go to memory and back
+  // between convs, and threads on whole images never wait for each other; later the weights
+  // are the big operand (layer4: 15 MB for 49 pixels an image) and a batch reads them once,
+  // and the batch's small conv tasks even out two cores that run at different speeds (on a
+  // shared VM one core is often 30% slower than the other for seconds at a time: lanes to
+  // the end would leave the fast one idle while the slow one finishes its last image).
+  // Measured, interleaved in one process, batch 8 on 2 threads: median 0.91-0.93x the time of
+  // lanes to the end (0.96x on 1 thread). Every image's computation, and so every bit of the
+  // result, is the same either way (the convs' results do not depend on the batch or the
+  // thread count: tests).
   const int T = pool_->size();
+  const int B = int(m.blocks_.size());
   int64_t lane_images = 0;  // images [0, lane_images) go one at a time, by lane
   if (n > 1) lane_images = T == 1 ? n : n - n % T;
-  if (lane_images > 0 && T == 1) {
-    for (int64_t i = 0; i < n; ++i)
-      trunk(x + i * in_per, 1, h, w, *pool_, arena_, conv_scratch_, out.pooled.data() + i * F,
+  const int split = lane_images > 0 && m.lane_split_ > 0 ? std::min(m.lane_split_, B) : B;
+  float* mid = nullptr;  // block split's input (n, sh, sw, sc) NHWC, when split < B
+  int64_t sh = 0, sw = 0, mid_per = 0;
+  if (split < B) {
+    sh = (s1.out_h(h) + 2 - 3) / 2 + 1;
+    sw = (s1.out_w(w) + 2 - 3) / 2 + 1;
+    for (int i = 0; i < split; ++i) {
+      sh = m.blocks_[size_t(i)].conv2.shape().out_h(sh);
+      sw = m.blocks_[size_t(i)].conv2.shape().out_w(sw);
+    }
+    mid_per = sh * sw * m.blocks_[size_t(split)].conv1.shape().cin;
+    mid_.reset();
+    mid = mid_.alloc<float>(size_t(n * mid_per));
+  }
+  // Image i's part up to `split`: its mid slice, or its pooled features (and feature map).
+  auto front = [&](int64_t i, int64_t count, ThreadPool& pool, Arena& arena, Arena& scratch) {
+    if (split < B)
+      trunk(x + i * in_per, count, h, w, 0, split, pool, arena, scratch, mid + i * mid_per, nullptr, nullptr);
+    else
+      trunk(x + i * in_per, count, h, w, 0, B, pool, arena, scratch, nullptr, out.pooled.data() + i * F,
             fmap ? fmap + i * map_per : nullptr);
+  };
+  if (lane_images > 0 && T == 1) {
+    for (int64_t i = 0; i < n; ++i) front(i, 1, *pool_, arena_, conv_scratch_);
   } else if (lane_images > 0) {
     while (lanes_.size() < size_t(T)) lanes_.push_back(std::make_unique<Lane>());
     std::atomic<int64_t> next{0};
     pool_->run(T, [&](int t) {
       Lane& lane = *lanes_[size_t(t)];
       for (int64_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < lane_images;)
-        trunk(x + i * in_per, 1, h, w, lane.pool, lane.arena, lane.conv_scratch, out.pooled.data() + i * F,
-              fmap ? fmap + i * map_per : nullptr);
+        front(i, 1, lane.pool, lane.arena, lane.conv_scratch);
     });
   }
-  if (lane_images < n)
-    trunk(x + lane_images * in_per, n - lane_images, h, w, *pool_, arena_, conv_scratch_,
-          out.pooled.data() + lane_images * F, fmap ? fmap + lane_images * map_per : nullptr);
+  if (lane_images < n) front(lane_images, n - lane_images, *pool_, arena_, conv_scratch_);
+  if (split < B)
+    trunk(mid, n, sh, sw, split, B, *pool_, arena_, conv_scratch_, nullptr, out.pooled.data(), fmap);
   if (m.cfg_.num_classes > 0) {  // fc over all the batch's pooled features at once
     out.logits.resize(size_t(n * m.cfg_.num_classes));
     conv_scratch_.reset();
@@ -295,27 +326,39 @@ inline ResNetOutput ResNetSession::forward(const float* x, int64_t n, int64_t h,
   return out;
 }
 
-inline void ResNetSession::trunk(const float* x, int64_t n, int64_t h, int64_t w, ThreadPool& pool, Arena& arena,
-                                 Arena& conv_scratch, float* pooled, float* fmap) const {
+inline void ResNetSession::trunk(const float* x, int64_t n, int64_t h, int64_t w, int first, int last,
+                                 ThreadPool& pool, Arena& arena, Arena& conv_scratch, float* out, float* pooled,
+                                 float* fmap) const {
   const ResNet50& m = *m_;
-  // Shapes through the network, and the largest buffers each role needs.
+  const int B = int(m.blocks_.size());
+  TAILOR_CHECK(0 <= first && first < last && last <= B && (last == B ? pooled != nullptr : out != nullptr),
+               ErrorCode::internal, "ResNet50: bad block range", "");
+  // Shapes through the blocks run, and the largest buffers each role needs.
   const nn::Conv2dShape& s1 = m.conv1_.shape();
-  const int64_t h1 = s1.out_h(h), w1 = s1.out_w(w);
-  const int64_t h2 = (h1 + 2 - 3) / 2 + 1, w2 = (w1 + 2 - 3) / 2 + 1;  // maxpool 3/2 pad 1
-  uint64_t act_max = uint64_t(n) * uint64_t(h1) * uint64_t(w1) * 64;   // stem output
-  uint64_t t_max = 0, pad_max = uint64_t(n) * uint64_t(h + 6) * uint64_t(w + 6) * 3;
+  int64_t h1 = 0, w1 = 0, hh = h, ww = w;  // hh x ww: the current block's input
+  uint64_t act_max = 0, t_max = 0, pad_max = 0;
+  if (first == 0) {
+    h1 = s1.out_h(h);
+    w1 = s1.out_w(w);
+    hh = (h1 + 2 - 3) / 2 + 1;  // maxpool 3/2 pad 1
+    ww = (w1 + 2 - 3) / 2 + 1;
+    act_max = uint64_t(n) * uint64_t(h1) * uint64_t(w1) * 64;  // stem output
+    pad_max = uint64_t(n) * uint64_t(h + 6) * uint64_t(w + 6) * 3;
+  } else {
+    act_max = uint64_t(n) * uint64_t(h) * uint64_t(w) * uint64_t(m.blocks_[size_t(first)].conv1.shape().cin);
+  }
   {
-    int64_t hh = h2, ww = w2;
-    for (const auto& st : m.layers_)
-      for (const auto& blk : st) {
-        const int64_t planes = blk.conv1.shape().cout, out = blk.conv3.shape().cout;
-        const int64_t oh = blk.conv2.shape().out_h(hh), ow = blk.conv2.shape().out_w(ww);
-        t_max = std::max<uint64_t>(t_max, uint64_t(n) * uint64_t(hh) * uint64_t(ww) * uint64_t(planes));
-        pad_max = std::max<uint64_t>(pad_max, uint64_t(n) * uint64_t(hh + 2) * uint64_t(ww + 2) * uint64_t(planes));
-        act_max = std::max<uint64_t>(act_max, uint64_t(n) * uint64_t(oh) * uint64_t(ow) * uint64_t(out));
-        hh = oh;
-        ww = ow;
-      }
+    int64_t ih = hh, iw = ww;
+    for (int i = first; i < last; ++i) {
+      const resnet::Bottleneck& blk = m.blocks_[size_t(i)];
+      const int64_t planes = blk.conv1.shape().cout, cout = blk.conv3.shape().cout;
+      const int64_t oh = blk.conv2.shape().out_h(ih), ow = blk.conv2.shape().out_w(iw);
+      t_max = std::max<uint64_t>(t_max, uint64_t(n) * uint64_t(ih) * uint64_t(iw) * uint64_t(planes));
+      pad_max = std::max<uint64_t>(pad_max, uint64_t(n) * uint64_t(ih + 2) * uint64_t(iw + 2) * uint64_t(planes));
+      act_max = std::max<uint64_t>(act_max, uint64_t(n) * uint64_t(oh) * uint64_t(ow) * uint64_t(cout));
+      ih = oh;
+      iw = ow;
+    }
   }
   uint64_t total = 0;
   if (!detail::checked_mul(act_max, 3, &total) || !detail::checked_add(total, 2 * t_max + pad_max, &total) ||
@@ -332,34 +375,39 @@ inline void ResNetSession::trunk(const float* x, int64_t n, int64_t h, int64_t w
   float* t2 = arena.alloc<float>(size_t(t_max));
   // Each conv takes its zero-padded input copy from conv_scratch, reset before every conv,
   // so it holds one copy at a time (the largest, after the first pass).
-  auto conv = [&](const nn::Conv2d& c, const float* in, int64_t ih, int64_t iw, float* out, const float* res,
+  auto conv = [&](const nn::Conv2d& c, const float* in, int64_t ih, int64_t iw, float* o, const float* res,
                   nn::Activation act) {
     conv_scratch.reset();
-    nn::conv2d(c, in, n, ih, iw, out, res, act, pool, conv_scratch);
+    nn::conv2d(c, in, n, ih, iw, o, res, act, pool, conv_scratch);
   };
 
-  // Stem: (N, 3, H, W) -> (N, h1, w1, 64) -> maxpool (N, h2, w2, 64).
-  conv(m.conv1_, x, h, w, b, nullptr, nn::Activation::relu);
-  nn::maxpool2d_nhwc(b, n, h1, w1, 64, 3, 2, 1, a, pool);
-  int64_t hh = h2, ww = w2;
-  float* cur = a;
-  float* nxt = b;
-  for (const auto& st : m.layers_)
-    for (const auto& blk : st) {
-      // torchvision Bottleneck.forward: out = relu(bn3(conv3(relu(bn2(conv2(relu(bn1(conv1(x))))))) + identity)
-      const int64_t oh = blk.conv2.shape().out_h(hh), ow = blk.conv2.shape().out_w(ww);
-      conv(blk.conv1, cur, hh, ww, t1, nullptr, nn::Activation::relu);
-      conv(blk.conv2, t1, hh, ww, t2, nullptr, nn::Activation::relu);
-      const float* identity = cur;
-      if (blk.has_downsample) {
-        conv(blk.downsample, cur, hh, ww, ds, nullptr, nn::Activation::none);
-        identity = ds;
-      }
-      conv(blk.conv3, t2, oh, ow, nxt, identity, nn::Activation::relu);
-      std::swap(cur, nxt);
-      hh = oh;
-      ww = ow;
+  const float* cur = x;  // the current block's input
+  float* nxt = a;        // its output (a and b take turns)
+  if (first == 0) {      // stem: (N, 3, H, W) -> (N, h1, w1, 64) -> maxpool (N, hh, ww, 64)
+    conv(m.conv1_, x, h, w, b, nullptr, nn::Activation::relu);
+    nn::maxpool2d_nhwc(b, n, h1, w1, 64, 3, 2, 1, a, pool);
+    cur = a;
+    nxt = b;
+  }
+  for (int i = first; i < last; ++i) {
+    // torchvision Bottleneck.forward: out = relu(bn3(conv3(relu(bn2(conv2(relu(bn1(conv1(x))))))) + identity)
+    const resnet::Bottleneck& blk = m.blocks_[size_t(i)];
+    const int64_t oh = blk.conv2.shape().out_h(hh), ow = blk.conv2.shape().out_w(ww);
+    float* dst = i + 1 == last && last < B ? out : nxt;
+    conv(blk.conv1, cur, hh, ww, t1, nullptr, nn::Activation::relu);
+    conv(blk.conv2, t1, hh, ww, t2, nullptr, nn::Activation::relu);
+    const float* identity = cur;
+    if (blk.has_downsample) {
+      conv(blk.downsample, cur, hh, ww, ds, nullptr, nn::Activation::none);
+      identity = ds;
     }
+    conv(blk.conv3, t2, oh, ow, dst, identity, nn::Activation::relu);
+    cur = dst;
+    nxt = nxt == a ? b : a;
+    hh = oh;
+    ww = ow;
+  }
+  if (last < B) return;
   const int64_t F = m.cfg_.feature_dim();
   nn::global_avgpool_nhwc(cur, n, hh, ww, F, pooled, pool);
   if (fmap) std::copy(cur, cur + n * hh * ww * F, fmap);
