@@ -8,6 +8,7 @@
 // conv and the fc) and %peak of the FMA peak measured in this run; images/s. Decode
 // benchmarks use python3-skimage's photos when installed.
 #include <benchmark/benchmark.h>
+#include <sched.h>
 
 #include <chrono>
 #include <cstdio>
@@ -15,6 +16,7 @@
 #include <ctime>
 #include <cstring>
 #include <fstream>
+#include <iostream>
 #include <memory>
 #include <random>
 #include <string>
@@ -207,11 +209,69 @@ int forward_times(int64_t n, int threads, int iters) {
   return 0;
 }
 
+/// `bench_image --serve T...`: one model and session per thread count T, made up front with
+/// every CPU allowed (so their worker threads may run anywhere); then, for every line
+/// "BATCH THREADS CPU" read from stdin, one forward pass, its thread pinned to CPU when
+/// CPU >= 0 (for one-thread runs: the caller pins its other frameworks to the same core), and
+/// one JSON line back: {"ms": wall, "cpu_ms": process CPU}. An empty line or EOF ends it.
+/// benchmarks/side_by_side_resnet.py alternates single passes of tailor, PyTorch and ONNX
+/// Runtime this way, so each pass is timed next to the others on a machine whose speed
+/// drifts.
+int serve(const std::vector<int>& thread_counts) {
+  std::vector<std::unique_ptr<ResNet50>> models;
+  std::vector<ResNetSession> sessions;
+  for (int t : thread_counts) {
+    Options opt;
+    opt.threads = t;
+    models.push_back(std::make_unique<ResNet50>(*model_bundle().bundle, opt));
+    sessions.push_back(models.back()->session());
+  }
+  std::vector<std::vector<float>> inputs;
+  cpu_set_t all;
+  sched_getaffinity(0, sizeof(all), &all);
+  std::printf("{\"ready\":true,\"gflop_per_image\":%.4f,\"peak_gflops\":[", resnet50_flops(*models.at(0), 224, 224) / 1e9);
+  for (size_t i = 0; i < thread_counts.size(); ++i)
+    std::printf("%s%.2f", i ? "," : "", bench::measured_peak_gflops(thread_counts[i]));
+  std::printf("]}\n");
+  std::fflush(stdout);
+  for (std::string line; std::getline(std::cin, line) && !line.empty();) {
+    long long n = 0;
+    int t = 0, cpu = -1;
+    if (std::sscanf(line.c_str(), "%lld %d %d", &n, &t, &cpu) != 3 || n < 1 || n > 64) return 2;
+    size_t k = 0;
+    while (k < thread_counts.size() && thread_counts[k] != t) ++k;
+    if (k == thread_counts.size()) return 2;
+    if (inputs.size() <= size_t(n)) inputs.resize(size_t(n) + 1);
+    if (inputs[size_t(n)].empty()) inputs[size_t(n)] = random_images(n);
+    if (cpu >= 0) {
+      cpu_set_t one;
+      CPU_ZERO(&one);
+      CPU_SET(cpu, &one);
+      sched_setaffinity(0, sizeof(one), &one);
+    } else {
+      sched_setaffinity(0, sizeof(all), &all);
+    }
+    const std::clock_t c0 = std::clock();
+    const auto t0 = std::chrono::steady_clock::now();
+    const ResNetOutput out = sessions[k].forward(inputs[size_t(n)].data(), n, 224, 224);
+    benchmark::DoNotOptimize(out.logits.data());
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("{\"ms\":%.4f,\"cpu_ms\":%.4f}\n", ms, 1e3 * double(std::clock() - c0) / CLOCKS_PER_SEC);
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc == 5 && std::string(argv[1]) == "--forward-times")
     return forward_times(std::atoll(argv[2]), std::atoi(argv[3]), std::atoi(argv[4]));
+  if (argc >= 3 && std::string(argv[1]) == "--serve") {
+    std::vector<int> t;
+    for (int i = 2; i < argc; ++i) t.push_back(std::atoi(argv[i]));
+    return serve(t);
+  }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

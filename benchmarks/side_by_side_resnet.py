@@ -1,19 +1,22 @@
 #!/usr/bin/env python3
 """ResNet50 side by side: tailor vs PyTorch (torchvision) vs ONNX Runtime, same weights, same run.
 
-    .venv/bin/python benchmarks/side_by_side_resnet.py --build build [--rounds 3] [--amx] [--json out.json]
+    .venv/bin/python benchmarks/side_by_side_resnet.py --build build [--rounds 15] [--amx] [--json out.json]
 
 One seeded torchvision resnet50 (random BatchNorm statistics, converters/convert_resnet50.py)
 is converted to a tailor bundle and exported to ONNX; the three then run the same
-(N, 3, 224, 224) input at batch 1 and 8 on 1 and 2 threads. Rounds are interleaved
-(PyTorch, ONNX Runtime, tailor for every configuration, then the next round), so a noisy,
-shared machine slows all three alike; every figure is the median of all timed passes.
+(N, 3, 224, 224) input at batch 1 and 8 on 1 and 2 threads. The machine this was written on is
+a shared VM whose cores each swing between two speeds ~35% apart for seconds at a time, so
+the passes are interleaved as finely as possible: every round runs one forward pass of each
+framework back to back (rotating who goes first), tailor's in a `bench_image --serve` process
+that keeps its models loaded; one-thread passes of all three run pinned to the same CPU. The
+speedups are medians over rounds of the same round's time ratio; the ms are medians too.
 PyTorch is timed in NCHW and channels_last and the faster is reported; ONNX Runtime with its
-default (all) graph optimisations; tailor with `bench_image --forward-times` (forward pass
-only, weights packed at load, as the others). The outputs are checked to agree first.
-Prints a markdown table (ms per batch, ms per image, tailor's GFLOP/s and % of the FMA peak
-measured in the same run, speedups) and optionally writes it all as JSON. Single-thread runs
-also report process CPU time, which a busy machine distorts far less than wall time.
+default (all) graph optimisations; tailor's forward pass with its weights packed at load, as
+the others. The outputs are checked to agree first. Prints a markdown table (ms per batch, ms
+per image, tailor's GFLOP/s and % of the FMA peak measured in the same run, speedups) and
+optionally writes it all, every pass's time included, as JSON. Single-thread runs also report
+process CPU time.
 """
 from __future__ import annotations
 
@@ -34,7 +37,8 @@ sys.path.insert(0, os.path.join(ROOT, "converters"))
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default=os.path.join(ROOT, "build"), help="tailor build directory")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=15, help="passes of each framework per configuration")
+    ap.add_argument("--pin", type=int, help="CPU for the one-thread passes (default: the first this process may use)")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--batch", type=int, nargs="+", default=[1, 8])
     ap.add_argument("--seed", type=int, default=0)
@@ -83,11 +87,10 @@ def main(argv=None):
         check["tailor_rel_l2"] = float(np.linalg.norm(got - ref[0]) / np.linalg.norm(ref[0]))
     print(f"outputs vs PyTorch: {check}", flush=True)
 
-    iters = {1: 10, 8: 3}
     configs = [(t, b) for t in args.threads for b in args.batch]
-    times = {c: {"pytorch": [], "pytorch_channels_last": [], "onnxruntime": [], "tailor": []} for c in configs}
-    cpu = {c: {"pytorch": [], "pytorch_channels_last": [], "onnxruntime": [], "tailor": []} for c in configs}
-    meta = {}
+    names = ("pytorch", "pytorch_channels_last", "onnxruntime", "tailor")
+    times = {c: {k: [] for k in names} for c in configs}
+    cpu = {c: {k: [] for k in names} for c in configs}
     sessions = {}
     for t in args.threads:
         so = ort.SessionOptions()
@@ -95,54 +98,87 @@ def main(argv=None):
         so.inter_op_num_threads = 1
         sessions[t] = ort.InferenceSession(onnx_path, so, providers=["CPUExecutionProvider"])
     model_cl = make_random_resnet50(args.seed).to(memory_format=torch.channels_last)
+    # tailor: one bench_image process holding a model and session per thread count, which
+    # runs one forward pass per request (bench_image --serve).
+    srv = subprocess.Popen([bench, "--serve", *map(str, args.threads)], stdin=subprocess.PIPE,
+                           stdout=subprocess.PIPE, text=True, env=dict(os.environ, TAILOR_RESNET_BUNDLE=bundle))
+    hello = json.loads(srv.stdout.readline())
+    peak = dict(zip(args.threads, hello["peak_gflops"]))
+    all_cpus = os.sched_getaffinity(0)
+    pin = min(all_cpus) if args.pin is None else args.pin
 
-    def timed(fn, k, cpu_out):
-        fn()  # warm-up
-        out = []
-        for _ in range(k):
+    inputs = {b: torch.randn(b, 3, 224, 224, generator=torch.Generator().manual_seed(b)) for b in args.batch}
+    inputs_cl = {b: x.contiguous(memory_format=torch.channels_last) for b, x in inputs.items()}
+
+    def one_pass(name, t, b):
+        """Times one forward pass of `name` (ms wall, ms process CPU)."""
+        if name == "tailor":
+            srv.stdin.write(f"{b} {t} {pin if t == 1 else -1}\n")
+            srv.stdin.flush()
+            r = json.loads(srv.stdout.readline())
+            return r["ms"], r["cpu_ms"]
+        torch.set_num_threads(t)
+        if name == "onnxruntime":
+            xn = inputs[b].numpy()
+            fn = lambda: sessions[t].run(None, {"x": xn})  # noqa: E731
+        elif name == "pytorch":
+            fn = lambda: model(inputs[b])  # noqa: E731
+        else:
+            fn = lambda: model_cl(inputs_cl[b])  # noqa: E731
+        with torch.inference_mode():
             c0 = time.process_time()
             t0 = time.perf_counter()
             fn()
-            out.append((time.perf_counter() - t0) * 1e3)
-            cpu_out.append((time.process_time() - c0) * 1e3)
-        return out
+            return (time.perf_counter() - t0) * 1e3, (time.process_time() - c0) * 1e3
 
+    def set_pin(t):
+        # One-thread passes of all three run on the same core (this process's thread and
+        # tailor's); others on every core. Thread pools were made before any pinning.
+        os.sched_setaffinity(0, {pin} if t == 1 else all_cpus)
+
+    # Warm-up (thread pools, lazily made buffers): every configuration once, widest first.
+    for (t, b) in sorted(configs, reverse=True):
+        set_pin(t)
+        for name in names:
+            one_pass(name, t, b)
     for rnd in range(args.rounds):
         for (t, b) in configs:
-            k = iters.get(b, 3)
-            x = torch.randn(b, 3, 224, 224, generator=torch.Generator().manual_seed(b))
-            torch.set_num_threads(t)
-            with torch.inference_mode():
-                times[(t, b)]["pytorch"] += timed(lambda: model(x), k, cpu[(t, b)]["pytorch"])
-                xc = x.contiguous(memory_format=torch.channels_last)
-                times[(t, b)]["pytorch_channels_last"] += timed(lambda: model_cl(xc), k,
-                                                                cpu[(t, b)]["pytorch_channels_last"])
-            xn = x.numpy()
-            times[(t, b)]["onnxruntime"] += timed(lambda: sessions[t].run(None, {"x": xn}), k,
-                                                  cpu[(t, b)]["onnxruntime"])
-            r = subprocess.run([bench, "--forward-times", str(b), str(t), str(k)], capture_output=True, text=True,
-                               env=dict(os.environ, TAILOR_RESNET_BUNDLE=bundle), check=True)
-            res = json.loads(r.stdout)
-            times[(t, b)]["tailor"] += res["times_ms"]
-            cpu[(t, b)]["tailor"] += res["cpu_ms"]
-            meta[(t, b)] = res
-            print(f"round {rnd + 1}/{args.rounds} threads {t} batch {b}: done", flush=True)
+            set_pin(t)
+            order = names[rnd % len(names):] + names[:rnd % len(names)]  # rotate who goes first
+            for name in order:
+                time.sleep(0.1)  # ONNX Runtime's idle workers spin ~55 ms after a run, PyTorch's ~10 ms
+                ms, c = one_pass(name, t, b)
+                times[(t, b)][name].append(ms)
+                cpu[(t, b)][name].append(c)
+        if (rnd + 1) % 5 == 0 or rnd + 1 == args.rounds:
+            print(f"round {rnd + 1}/{args.rounds}: done", flush=True)
+    os.sched_setaffinity(0, all_cpus)
+    srv.stdin.write("\n")
+    srv.stdin.flush()
+    srv.wait()
+
+    def paired(other, t, b):
+        """Median over rounds of other's time / tailor's time in the same round."""
+        tt = times[(t, b)]["tailor"]
+        return statistics.median(o / x for o, x in zip(times[(t, b)][other], tt))
 
     rows = []
     for (t, b) in configs:
         med = {k: statistics.median(v) for k, v in times[(t, b)].items()}
-        torch_best = min(med["pytorch"], med["pytorch_channels_last"])
-        gflop = meta[(t, b)]["gflop_per_image"] * b
+        torch_name = "pytorch" if med["pytorch"] <= med["pytorch_channels_last"] else "pytorch_channels_last"
+        torch_best = med[torch_name]
+        gflop = hello["gflop_per_image"] * b
         gflops = gflop / (med["tailor"] / 1e3)
         rows.append({"threads": t, "batch": b, "tailor_ms": med["tailor"], "pytorch_ms": torch_best,
-                     "pytorch_layout": "NCHW" if med["pytorch"] <= med["pytorch_channels_last"] else "channels_last",
+                     "pytorch_layout": "NCHW" if torch_name == "pytorch" else "channels_last",
                      "onnxruntime_ms": med["onnxruntime"], "tailor_gflops": gflops,
-                     "peak_gflops": meta[(t, b)]["peak_gflops"],
-                     "tailor_pct_peak": 100 * gflops / meta[(t, b)]["peak_gflops"],
-                     "speedup_vs_pytorch": torch_best / med["tailor"],
-                     "speedup_vs_onnxruntime": med["onnxruntime"] / med["tailor"],
+                     "peak_gflops": peak[t], "tailor_pct_peak": 100 * gflops / peak[t],
+                     "speedup_vs_pytorch": paired(torch_name, t, b),
+                     "speedup_vs_onnxruntime": paired("onnxruntime", t, b),
+                     "ratio_of_medians": {"pytorch": torch_best / med["tailor"],
+                                          "onnxruntime": med["onnxruntime"] / med["tailor"]},
                      "cpu_ms": {k: statistics.median(v) for k, v in cpu[(t, b)].items()},
-                     "samples": {k: len(v) for k, v in times[(t, b)].items()}})
+                     "times_ms": times[(t, b)], "samples": len(times[(t, b)]["tailor"])})
 
     print("\n| threads | batch | tailor ms (ms/img) | PyTorch ms | ONNX Runtime ms | tailor GFLOP/s (% peak) | vs PyTorch | vs ORT |")
     print("|---|---|---|---|---|---|---|---|")
@@ -152,8 +188,10 @@ def main(argv=None):
               f"({r['tailor_pct_peak']:.0f}%) | {r['speedup_vs_pytorch']:.2f}x | {r['speedup_vs_onnxruntime']:.2f}x |")
     if args.amx:
         print("\n(tailor's 1x1 convs on AMX tiles: Options::amx, bf16x6)")
-    print(f"\n(medians of {args.rounds} interleaved rounds; PyTorch {torch.__version__}, ONNX Runtime "
-          f"{ort.__version__}; speedup = their time / tailor's; load average {os.getloadavg()[0]:.1f})")
+    print(f"\n(ms: medians of {args.rounds} rounds of one pass each, the three frameworks' passes back to back in "
+          f"rotating order; speedup: median over rounds of their time / tailor's in the same round; one-thread passes "
+          f"all on CPU {pin}; PyTorch {torch.__version__}, ONNX Runtime {ort.__version__}; load average "
+          f"{os.getloadavg()[0]:.1f})")
     print("\nSingle-thread CPU time (process time, robust to a busy machine), ms per batch:")
     for r in rows:
         if r["threads"] == 1:
