@@ -2,7 +2,7 @@
 """`tailor rank` of one photo against 1,000 garment texts vs the PyTorch reference doing the
 same work, same weights, same threads, in one run.
 
-    .venv/bin/python benchmarks/side_by_side_rank.py [--threads 1 2] [--repeats 5] [--texts 1000] [--amx]
+    .venv/bin/python benchmarks/side_by_side_rank.py [--threads 1 2] [--repeats 7] [--texts 1000] [--amx]
 
 The model is the default try-on model (converters/make_default_bundle.py: real MiniLM text
 tower, seeded random ResNet50 and head), built once in PyTorch and converted to a bundle.
@@ -13,7 +13,11 @@ the text tower in batches of 32, the head, the top 10.
   - tailor: the `tailor rank` CLI end to end (process start and bundle load included), and
     the sum of the per-stage timings it prints (the same work as PyTorch's, without the load).
 --amx also times `tailor rank --amx` (the text tower on AMX tiles, bf16x6) in the same loop.
-Prints medians, pairs/s and the ratios; checks that both give the same top 10.
+Runs alternate (who goes first alternates too, 100 ms apart so neither meets the other's
+spinning workers); one-thread runs of both are pinned to the same CPU (every thread of the
+Python process, the tokenizer's pool included, and the tailor process). Prints medians,
+pairs/s and the ratios (medians of the same repeat's ratio); checks that both give the same
+top 10.
 """
 from __future__ import annotations
 
@@ -87,12 +91,22 @@ def torch_rank(model, tok, photo: str, texts: list[str], top: int = 10):
         return [texts[i] for i in order.tolist()]
 
 
+def pin_process(cpus) -> None:
+    """Restricts every thread of this process (tokenizers' and PyTorch's pools included) to cpus."""
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            os.sched_setaffinity(int(tid), cpus)
+        except OSError:  # a thread that just ended
+            pass
+
+
 def tailor_rank(tailor: str, bundle: str, photo: str, catalog_path: str, threads: int, top: int = 10,
-                amx: bool = False):
+                amx: bool = False, cpus=None):
     t0 = time.perf_counter()
     r = subprocess.run([tailor, "rank", "--weights", bundle, "--image", photo, "--catalog", catalog_path, "--top",
                         str(top), "--threads", str(threads)] + (["--amx"] if amx else []),
-                       capture_output=True, text=True, check=True)
+                       capture_output=True, text=True, check=True,
+                       preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
     wall = time.perf_counter() - t0
     lines = r.stdout.splitlines()
     items = [re.match(r"^\s*\d+\s+\S+\s+\S+\s+(.*)$", ln).group(1) for ln in lines[1:1 + top]]
@@ -105,7 +119,9 @@ def tailor_rank(tailor: str, bundle: str, photo: str, catalog_path: str, threads
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--pin", type=int,
+                    help="CPU for the one-thread runs of both (default: the first this process may use)")
     ap.add_argument("--texts", type=int, default=1000)
     ap.add_argument("--tailor", default=os.path.join(ROOT, "build", "tailor"))
     ap.add_argument("--photo", default=os.path.join(ROOT, "examples", "data", "photo.jpg"))
@@ -115,6 +131,8 @@ def main() -> int:
     import torch
 
     texts = catalog(args.texts)
+    all_cpus = os.sched_getaffinity(0)
+    pin = min(all_cpus) if args.pin is None else args.pin
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         model, tok, bundle = build(tmp)
@@ -125,27 +143,44 @@ def main() -> int:
             torch.set_num_threads(threads)
             want = torch_rank(model, tok, args.photo, texts)  # warm-up + reference answer
             variants = [False, True] if args.amx else [False]
+            pin_process(all_cpus)
             same = {v: tailor_rank(args.tailor, bundle, args.photo, cat, threads, amx=v)[0] == want for v in variants}
             t_torch, t_wall, t_work = [], {v: [] for v in variants}, {v: [] for v in variants}
-            for _ in range(args.repeats):  # interleaved, so load changes hit all
-                t0 = time.perf_counter()
-                torch_rank(model, tok, args.photo, texts)
-                t_torch.append(time.perf_counter() - t0)
-                for v in variants:
-                    _, wall, work = tailor_rank(args.tailor, bundle, args.photo, cat, threads, amx=v)
-                    t_wall[v].append(wall)
-                    t_work[v].append(work)
+            # One-thread runs of both on the same CPU (every thread of this process, the
+            # tokenizer's pool included, and the tailor process); others on every CPU.
+            cpus = {pin} if threads == 1 else all_cpus
+            pin_process(cpus)
+            for rep in range(args.repeats):  # interleaved, so load changes hit all; who goes first alternates
+                order = ["torch"] + variants
+                if rep % 2:
+                    order.reverse()
+                for who in order:
+                    time.sleep(0.1)  # the previous run's spinning workers go idle
+                    if who == "torch":
+                        t0 = time.perf_counter()
+                        torch_rank(model, tok, args.photo, texts)
+                        t_torch.append(time.perf_counter() - t0)
+                    else:
+                        _, wall, work = tailor_rank(args.tailor, bundle, args.photo, cat, threads, amx=who,
+                                                    cpus=cpus)
+                        t_wall[who].append(wall)
+                        t_work[who].append(work)
+            pin_process(all_cpus)
             for v in variants:
+                # Ratios: medians over repeats of the same repeat's PyTorch time / tailor's.
+                r_wall = statistics.median(a / b for a, b in zip(t_torch, t_wall[v]))
+                r_work = statistics.median(a / b for a, b in zip(t_torch, t_work[v]))
                 rows.append((f"{threads}{' amx' if v else ''}", statistics.median(t_torch), statistics.median(t_wall[v]),
-                             statistics.median(t_work[v]), same[v]))
+                             statistics.median(t_work[v]), same[v], r_wall, r_work))
     n = args.texts
     print(f"\nrank: 1 photo x {n} texts, default try-on model (MiniLM + ResNet50), medians of {args.repeats}"
+          f" (ratios: medians of the same repeat's PyTorch time / tailor's; one-thread runs on CPU {pin})"
           + ("; 'amx': tailor rank --amx" if args.amx else ""))
     print(f"{'threads':>7} {'PyTorch s':>10} {'pairs/s':>9} {'tailor CLI s':>13} {'pairs/s':>9} {'ratio':>6} "
           f"{'tailor work s':>14} {'pairs/s':>9} {'ratio':>6} {'same top 10':>11}")
-    for threads, tt, tw, tk, same in rows:
-        print(f"{threads:>7} {tt:>10.3f} {n / tt:>9.0f} {tw:>13.3f} {n / tw:>9.0f} {tt / tw:>5.2f}x "
-              f"{tk:>14.3f} {n / tk:>9.0f} {tt / tk:>5.2f}x {str(same):>11}")
+    for threads, tt, tw, tk, same, r_wall, r_work in rows:
+        print(f"{threads:>7} {tt:>10.3f} {n / tt:>9.0f} {tw:>13.3f} {n / tw:>9.0f} {r_wall:>5.2f}x "
+              f"{tk:>14.3f} {n / tk:>9.0f} {r_work:>5.2f}x {str(same):>11}")
     return 0 if all(r[4] for r in rows) else 1
 
 
