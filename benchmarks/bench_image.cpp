@@ -6,7 +6,9 @@
 // benchmarks/side_by_side_resnet.py passes) or are random (He-scaled, built in memory: the
 // arithmetic is the same). Counters: GFLOP/s of the forward pass (2 x multiply-adds of every
 // conv and the fc) and %peak of the FMA peak measured in this run; images/s. Decode
-// benchmarks use python3-skimage's photos when installed.
+// benchmarks use python3-skimage's photos when installed. Two modes for scripts:
+// `--forward-times BATCH THREADS ITERS` (times as JSON) and `--serve T...` (one forward pass
+// per stdin request, for benchmarks/side_by_side_resnet.py's pass-by-pass interleaving).
 #include <benchmark/benchmark.h>
 #include <sched.h>
 
