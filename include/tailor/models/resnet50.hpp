@@ -24,7 +24,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
-#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -344,9 +343,7 @@ inline void ResNetSession::trunk(const float* x, int64_t n, int64_t h, int64_t w
     ww = (w1 + 2 - 3) / 2 + 1;
     act_max = uint64_t(n) * uint64_t(h1) * uint64_t(w1) * 64;  // stem output
     pad_max = uint64_t(n) * uint64_t(h + 6) * uint64_t(w + 6) * 3;
-  } else {
-    act_max = uint64_t(n) * uint64_t(h) * uint64_t(w) * uint64_t(m.blocks_[size_t(first)].conv1.shape().cin);
-  }
+  }  // (a block range's own input is x: a and b hold block outputs)
   {
     int64_t ih = hh, iw = ww;
     for (int i = first; i < last; ++i) {
