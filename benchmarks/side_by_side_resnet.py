@@ -8,8 +8,10 @@ is converted to a tailor bundle and exported to ONNX; the three then run the sam
 (N, 3, 224, 224) input at batch 1 and 8 on 1 and 2 threads. The machine this was written on is
 a shared VM whose cores each swing between two speeds ~35% apart for seconds at a time, so
 the passes are interleaved as finely as possible: every round runs one forward pass of each
-framework back to back (rotating who goes first), tailor's in a `bench_image --serve` process
-that keeps its models loaded; one-thread passes of all three run pinned to the same CPU. The
+framework back to back (rotating who goes first, 100 ms apart: ONNX Runtime's workers spin
+~55 ms after a run and would slow whichever pass came next), tailor's in a `bench_image
+--serve` process that keeps its models loaded; one-thread passes of all three run pinned to
+the same CPU. The
 speedups are medians over rounds of the same round's time ratio; the ms are medians too.
 PyTorch is timed in NCHW and channels_last and the faster is reported; ONNX Runtime with its
 default (all) graph optimisations; tailor's forward pass with its weights packed at load, as
