@@ -26,6 +26,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -218,6 +220,17 @@ class ResNet50 {
     }
   }
 
+  /// The feature map's rows and columns entering bottleneck `block` (after the stem and its
+  /// maxpool when block is 0; the last map when block is blocks_.size()) for an h x w input.
+  std::pair<int64_t, int64_t> map_size(int block, int64_t h, int64_t w) const {
+    int64_t mh = (conv1_.shape().out_h(h) + 2 - 3) / 2 + 1, mw = (conv1_.shape().out_w(w) + 2 - 3) / 2 + 1;  // maxpool 3/2 pad 1
+    for (int i = 0; i < block; ++i) {
+      mh = blocks_[size_t(i)].conv2.shape().out_h(mh);
+      mw = blocks_[size_t(i)].conv2.shape().out_w(mw);
+    }
+    return {mh, mw};
+  }
+
   ResNetConfig cfg_;
   Options opt_;
   Preprocess pre_;
@@ -243,11 +256,8 @@ inline ResNetOutput ResNetSession::forward(const float* x, int64_t n, int64_t h,
 
   const nn::Conv2dShape& s1 = m.conv1_.shape();
   TAILOR_CHECK(s1.out_h(h) >= 1 && s1.out_w(w) >= 1, ErrorCode::invalid_argument, "ResNet50: input too small", "");
-  int64_t fh = (s1.out_h(h) + 2 - 3) / 2 + 1, fw = (s1.out_w(w) + 2 - 3) / 2 + 1;  // after the maxpool
-  for (const auto& blk : m.blocks_) {
-    fh = blk.conv2.shape().out_h(fh);
-    fw = blk.conv2.shape().out_w(fw);
-  }
+  const int B = int(m.blocks_.size());
+  const auto [fh, fw] = m.map_size(B, h, w);
 
   ResNetOutput out;
   out.n = n;
@@ -277,19 +287,13 @@ inline ResNetOutput ResNetSession::forward(const float* x, int64_t n, int64_t h,
   // result, is the same either way (the convs' results do not depend on the batch or the
   // thread count: tests).
   const int T = pool_->size();
-  const int B = int(m.blocks_.size());
   int64_t lane_images = 0;  // images [0, lane_images) go one at a time, by lane
   if (n > 1) lane_images = T == 1 ? n : n - n % T;
   const int split = lane_images > 0 && m.lane_split_ > 0 ? std::min(m.lane_split_, B) : B;
   float* mid = nullptr;  // block split's input (n, sh, sw, sc) NHWC, when split < B
-  int64_t sh = 0, sw = 0, mid_per = 0;
+  const auto [sh, sw] = m.map_size(split, h, w);
+  int64_t mid_per = 0;
   if (split < B) {
-    sh = (s1.out_h(h) + 2 - 3) / 2 + 1;
-    sw = (s1.out_w(w) + 2 - 3) / 2 + 1;
-    for (int i = 0; i < split; ++i) {
-      sh = m.blocks_[size_t(i)].conv2.shape().out_h(sh);
-      sw = m.blocks_[size_t(i)].conv2.shape().out_w(sw);
-    }
     mid_per = sh * sw * m.blocks_[size_t(split)].conv1.shape().cin;
     mid_.reset();
     mid = mid_.alloc<float>(size_t(n * mid_per));
@@ -339,8 +343,7 @@ inline void ResNetSession::trunk(const float* x, int64_t n, int64_t h, int64_t w
   if (first == 0) {
     h1 = s1.out_h(h);
     w1 = s1.out_w(w);
-    hh = (h1 + 2 - 3) / 2 + 1;  // maxpool 3/2 pad 1
-    ww = (w1 + 2 - 3) / 2 + 1;
+    std::tie(hh, ww) = m.map_size(0, h, w);
     act_max = uint64_t(n) * uint64_t(h1) * uint64_t(w1) * 64;  // stem output
     pad_max = uint64_t(n) * uint64_t(h + 6) * uint64_t(w + 6) * 3;
   }  // (a block range's own input is x: a and b hold block outputs)

@@ -228,4 +228,19 @@ inline float tanh(float x) {
   return o;
 }
 
+/// Asks for the cache lines of a register tile's Rows x Cols floats of output c (row stride
+/// ldc, for writing) and, when res is non-null, of its residual (row stride ldr, for reading),
+/// so that a micro-kernel calling this before its k loop finds them in L1 at its epilogue
+/// instead of stalling there (they come from L3 when the feature map outgrows L2). Hints
+/// only: nothing is read, so addresses past a partial tile's end are harmless.
+template <int Rows, int Cols>
+inline void prefetch_tile(const float* c, int64_t ldc, const float* res, int64_t ldr) {
+  constexpr int kLineFloats = 64 / int(sizeof(float));
+  for (int r = 0; r < Rows; ++r)
+    for (int j = 0; j < Cols; j += kLineFloats) {
+      if (res) __builtin_prefetch(res + r * ldr + j, 0, 3);
+      __builtin_prefetch(c + r * ldc + j, 1, 3);
+    }
+}
+
 }  // namespace tailor::nn::simd
