@@ -53,6 +53,9 @@ TEST_CASE("conv2d matches the float64 reference: kernels, strides, padding, odd 
       // as ResNet's layer 4 at batch 1; strided 1x1s (gathered pixels on the AMX path).
       {2, 15, 17, 160, 96, 3, 1, 1, false}, {1, 7, 7, 256, 256, 3, 1, 1, false}, {2, 9, 11, 48, 256, 1, 2, 0, false},
       {1, 8, 9, 40, 20, 1, 3, 0, false},
+      // More weights than L2 on few pixels (panel by panel, next panel prefetched): a 1x1 and
+      // a 3x3 through im2col, as ResNet's layer 4 at batch 1.
+      {1, 7, 7, 1024, 600, 1, 1, 0, false}, {1, 5, 5, 320, 256, 3, 1, 1, false},
   };
   MESSAGE("conv micro-kernel: " << std::string(simd::kIsa) << ", register tile " << nn::detail::kConvMR << " x "
                                  << nn::detail::kConvNR);
@@ -100,9 +103,10 @@ TEST_CASE("conv2d matches the float64 reference: kernels, strides, padding, odd 
 
 TEST_CASE("conv2d results do not depend on the thread count or the batch") {
   // The second shape: 2.6 MiB of Winograd weights split over output channels by the threads;
-  // the third: a strided 1x1 (gathered pixels on the AMX path).
-  for (const Conv2dShape s :
-       {Conv2dShape{32, 64, 3, 3, 1, 1}, Conv2dShape{160, 256, 3, 3, 1, 1}, Conv2dShape{96, 256, 1, 1, 2, 0}})
+  // the third: a strided 1x1 (gathered pixels on the AMX path); the fourth: 2.4 MiB of weights,
+  // taken panel by panel for one image and pixel tile by tile for the batch of 3.
+  for (const Conv2dShape s : {Conv2dShape{32, 64, 3, 3, 1, 1}, Conv2dShape{160, 256, 3, 3, 1, 1},
+                              Conv2dShape{96, 256, 1, 1, 2, 0}, Conv2dShape{1024, 600, 1, 1, 1, 0}})
   for (int algo_i = 0; algo_i < 3; ++algo_i) {
   if (algo_i == 2 && !nn::amx::supported()) continue;
   if (algo_i == 1 && s.kh != 3) continue;
@@ -129,13 +133,15 @@ TEST_CASE("conv2d results do not depend on the thread count or the batch") {
     conv2d(conv, x.data(), n, h, w, y.data(), nullptr, Activation::relu, pool, arena);
     CHECK(y == base);
   }
-  ThreadPool pool(2);
-  Arena arena;
-  for (int64_t i = 0; i < n; ++i) {
-    std::vector<float> y(per);
-    arena.reset();
-    conv2d(conv, x.data() + i * h * w * s.cin, 1, h, w, y.data(), nullptr, Activation::relu, pool, arena);
-    CHECK(std::equal(y.begin(), y.end(), base.begin() + i * int64_t(per)));
+  for (int threads : {1, 2}) {
+    ThreadPool pool(threads);
+    Arena arena;
+    for (int64_t i = 0; i < n; ++i) {
+      std::vector<float> y(per);
+      arena.reset();
+      conv2d(conv, x.data() + i * h * w * s.cin, 1, h, w, y.data(), nullptr, Activation::relu, pool, arena);
+      CHECK(std::equal(y.begin(), y.end(), base.begin() + i * int64_t(per)));
+    }
   }
   }
 }

@@ -50,6 +50,8 @@ struct ConvTile {
   int64_t ldr;
   int ncols;              ///< valid columns, <= kConvNR
   bool relu;
+  const char* pf = nullptr;  ///< lines to bring into L2 along the k loop (the next weight panel's slice)
+  int64_t pf_lines = 0;
 };
 
 #if TAILOR_CONV_SIMD
@@ -70,19 +72,31 @@ inline void conv_micro_kernel(const ConvTile& t) {
   // L3, and with K = 64 the loop is short). Measured on one thread, ResNet50's 56x56
   // 64 -> 256 convs 1.15-1.2x, 256 -> 64 and the 28x28 / 14x14 ones 1.03-1.04x, 7x7 even.
   prefetch_tile<MR, kConvNR>(t.c, t.ldc, t.res, t.ldr);
+  // The next weight panel's slice (pf_lines lines) goes to L2 along the k loop, as nn/gemm.hpp's
+  // kernels do: weights streaming from L3 / DRAM overlap with compute. The loop runs in
+  // chunks of >= 8 k, each chunk issuing its share of the lines.
+  const char* pf = t.pf;
+  const char* const pf_end = pf + t.pf_lines * 64;
+  const int64_t total = t.ntaps * cin;
+  const int64_t step = t.pf_lines > 0 ? std::max<int64_t>(8, total / t.pf_lines) : cin;
+  const int64_t per = t.pf_lines > 0 ? (t.pf_lines * step + total - 1) / total : 0;
   for (int64_t tap = 0; tap < t.ntaps; ++tap) {
     const float* a = t.a[tap];
-    for (int64_t k = 0; k < cin; ++k) {
-      V bv[NV];
-      for (int j = 0; j < NV; ++j) bv[j] = load(b + j * W);
-      // Weights stream from memory once per pass at small batch: fetch 4 KiB ahead (the
-      // hardware prefetcher alone leaves the kernel waiting on DRAM; measured ~15% of a
-      // batch-1 forward pass). Prefetches past the panel's end are harmless hints.
-      for (int j = 0; j < kConvNR; j += 16) __builtin_prefetch(b + kPrefetchFloats + j, 0, 3);
-      b += kConvNR;
-      for (int r = 0; r < MR; ++r) {
-        const V x = set1(a[r * lda + k]);
-        for (int j = 0; j < NV; ++j) acc[r][j] = fmadd(x, bv[j], acc[r][j]);
+    for (int64_t k0 = 0; k0 < cin; k0 += step) {
+      for (int64_t i = 0; i < per && pf < pf_end; ++i, pf += 64) _mm_prefetch(pf, _MM_HINT_T1);
+      const int64_t k1 = std::min(cin, k0 + step);
+      for (int64_t k = k0; k < k1; ++k) {
+        V bv[NV];
+        for (int j = 0; j < NV; ++j) bv[j] = load(b + j * W);
+        // Weights stream from memory once per pass at small batch: fetch 4 KiB ahead (the
+        // hardware prefetcher alone leaves the kernel waiting on DRAM; measured ~15% of a
+        // batch-1 forward pass). Prefetches past the panel's end are harmless hints.
+        for (int j = 0; j < kConvNR; j += 16) __builtin_prefetch(b + kPrefetchFloats + j, 0, 3);
+        b += kConvNR;
+        for (int r = 0; r < MR; ++r) {
+          const V x = set1(a[r * lda + k]);
+          for (int j = 0; j < NV; ++j) acc[r][j] = fmadd(x, bv[j], acc[r][j]);
+        }
       }
     }
   }
