@@ -381,12 +381,13 @@ inline void ResNetSession::trunk(const float* x, int64_t n, int64_t h, int64_t w
     nn::conv2d(c, in, n, ih, iw, o, res, act, pool, conv_scratch);
   };
 
-  const float* cur = x;  // the current block's input
-  float* nxt = a;        // its output (a and b take turns)
-  if (first == 0) {      // stem: (N, 3, H, W) -> (N, h1, w1, 64) -> maxpool (N, hh, ww, 64)
+  const float* cur = x;      // the current block's input
+  float* cur_own = nullptr;  // the same when it is this pass's buffer (a or b), not the caller's x
+  float* nxt = a;            // its output (a and b take turns)
+  if (first == 0) {          // stem: (N, 3, H, W) -> (N, h1, w1, 64) -> maxpool (N, hh, ww, 64)
     conv(m.conv1_, x, h, w, b, nullptr, nn::Activation::relu);
     nn::maxpool2d_nhwc(b, n, h1, w1, 64, 3, 2, 1, a, pool);
-    cur = a;
+    cur = cur_own = a;
     nxt = b;
   }
   for (int i = first; i < last; ++i) {
@@ -394,6 +395,12 @@ inline void ResNetSession::trunk(const float* x, int64_t n, int64_t h, int64_t w
     const resnet::Bottleneck& blk = m.blocks_[size_t(i)];
     const int64_t oh = blk.conv2.shape().out_h(hh), ow = blk.conv2.shape().out_w(ww);
     float* dst = i + 1 == last && last < B ? out : nxt;
+    // Without a downsample, conv3 adds the block's input and nothing reads that input after:
+    // it writes its output over it (the kernel reads each residual line just before storing
+    // the output there), so the output lines are already in cache and one map less is live.
+    // Measured in-process, one thread, batch 1: layer 1 0.96-0.97x the time, the pass 0.99x.
+    const bool in_place = !blk.has_downsample && cur_own != nullptr && dst != out;
+    if (in_place) dst = cur_own;
     conv(blk.conv1, cur, hh, ww, t1, nullptr, nn::Activation::relu);
     conv(blk.conv2, t1, hh, ww, t2, nullptr, nn::Activation::relu);
     const float* identity = cur;
@@ -402,8 +409,8 @@ inline void ResNetSession::trunk(const float* x, int64_t n, int64_t h, int64_t w
       identity = ds;
     }
     conv(blk.conv3, t2, oh, ow, dst, identity, nn::Activation::relu);
-    cur = dst;
-    nxt = nxt == a ? b : a;
+    cur = cur_own = dst;
+    if (!in_place) nxt = nxt == a ? b : a;
     hh = oh;
     ww = ow;
   }
