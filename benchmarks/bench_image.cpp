@@ -27,6 +27,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bench_common.hpp"
+#include "bench_resnet.hpp"
 #include "tailor/image/image.hpp"
 #include "tailor/image/preprocess.hpp"
 #include "tailor/io/bundle.hpp"
@@ -43,38 +44,6 @@ std::string read_file(const std::string& p) {
   return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
 }
 
-/// A BN-folded ResNet50 bundle with random weights, in memory (safetensors bytes).
-std::string random_resnet50_bytes() {
-  ResNetConfig cfg;
-  std::mt19937 g(7);
-  std::normal_distribution<float> nd;
-  nlohmann::ordered_json h;
-  h["__metadata__"] = {{"tailor.format", "1"},
-                       {"tailor.arch", "resnet50"},
-                       {"tailor.config", R"({"layers": [3, 4, 6, 3], "num_classes": 1000})"},
-                       {"tailor.transforms", R"(["bn_folded"])"}};
-  std::string data;
-  for (const TensorSpec& s : cfg.tensor_specs()) {
-    const int64_t n = s.shape.numel();
-    const float scale = s.shape.rank > 1 ? std::sqrt(2.f / float(n / s.shape[0])) : 0.1f;
-    std::vector<float> v(static_cast<size_t>(n));
-    for (auto& x : v) x = nd(g) * scale;
-    nlohmann::ordered_json e;
-    e["dtype"] = "F32";
-    e["shape"] = nlohmann::json::array();
-    for (int i = 0; i < s.shape.rank; ++i) e["shape"].push_back(s.shape[i]);
-    e["data_offsets"] = {data.size(), data.size() + size_t(n) * 4};
-    data.append(reinterpret_cast<const char*>(v.data()), size_t(n) * 4);
-    h[s.name] = e;
-  }
-  std::string header = h.dump();
-  while ((8 + header.size()) % 8) header += ' ';
-  std::string out(8, '\0');
-  const uint64_t len = header.size();
-  std::memcpy(out.data(), &len, 8);
-  return out + header + data;
-}
-
 struct Model {
   std::string bytes;
   std::unique_ptr<Bundle> bundle;
@@ -86,7 +55,7 @@ Model& model_bundle() {
     if (const char* p = std::getenv("TAILOR_RESNET_BUNDLE")) {
       r.bundle = std::make_unique<Bundle>(Bundle::open(p));
     } else {
-      r.bytes = random_resnet50_bytes();
+      r.bytes = bench::random_resnet50_bytes();
       r.bundle = std::make_unique<Bundle>(Bundle::from_memory(r.bytes.data(), r.bytes.size(), "random-resnet50"));
     }
     return r;

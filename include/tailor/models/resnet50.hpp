@@ -19,10 +19,18 @@
 // ResNet50 is immutable after load and may be shared by any number of threads; each thread
 // runs it through its own ResNetSession (thread pool + scratch arena). A session must not
 // outlive its model.
+//
+// Profiling: a program that defines TAILOR_RESNET_CONV_HOOK(block, role, seconds, flops)
+// before including tailor has it called after every conv of the trunk (block -1 is the stem;
+// role 0 conv1, 1 conv2, 2 downsample, 3 conv3), from whichever thread ran it
+// (benchmarks/profile_resnet.cpp). Without it the trunk has no timing code at all.
 #pragma once
 
 #include <algorithm>
 #include <atomic>
+#ifdef TAILOR_RESNET_CONV_HOOK
+#include <chrono>
+#endif
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -375,17 +383,27 @@ inline void ResNetSession::trunk(const float* x, int64_t n, int64_t h, int64_t w
   float* t2 = arena.alloc<float>(size_t(t_max));
   // Each conv takes its zero-padded input copy from conv_scratch, reset before every conv,
   // so it holds one copy at a time (the largest, after the first pass).
+  int block = -1;  // the block being run (-1: the stem), for TAILOR_RESNET_CONV_HOOK
   auto conv = [&](const nn::Conv2d& c, const float* in, int64_t ih, int64_t iw, float* o, const float* res,
-                  nn::Activation act) {
+                  nn::Activation act, int role) {
     conv_scratch.reset();
+#ifdef TAILOR_RESNET_CONV_HOOK
+    const auto t0 = std::chrono::steady_clock::now();
     nn::conv2d(c, in, n, ih, iw, o, res, act, pool, conv_scratch);
+    TAILOR_RESNET_CONV_HOOK(block, role, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+                            2.0 * c.macs(ih, iw) * double(n));
+#else
+    (void)block;
+    (void)role;
+    nn::conv2d(c, in, n, ih, iw, o, res, act, pool, conv_scratch);
+#endif
   };
 
   const float* cur = x;      // the current block's input
   float* cur_own = nullptr;  // the same when it is this pass's buffer (a or b), not the caller's x
   float* nxt = a;            // its output (a and b take turns)
   if (first == 0) {          // stem: (N, 3, H, W) -> (N, h1, w1, 64) -> maxpool (N, hh, ww, 64)
-    conv(m.conv1_, x, h, w, b, nullptr, nn::Activation::relu);
+    conv(m.conv1_, x, h, w, b, nullptr, nn::Activation::relu, 0);
     nn::maxpool2d_nhwc(b, n, h1, w1, 64, 3, 2, 1, a, pool);
     cur = cur_own = a;
     nxt = b;
@@ -401,14 +419,15 @@ inline void ResNetSession::trunk(const float* x, int64_t n, int64_t h, int64_t w
     // Measured in-process, one thread, batch 1: layer 1 0.96-0.97x the time, the pass 0.99x.
     const bool in_place = !blk.has_downsample && cur_own != nullptr && dst != out;
     if (in_place) dst = cur_own;
-    conv(blk.conv1, cur, hh, ww, t1, nullptr, nn::Activation::relu);
-    conv(blk.conv2, t1, hh, ww, t2, nullptr, nn::Activation::relu);
+    block = i;
+    conv(blk.conv1, cur, hh, ww, t1, nullptr, nn::Activation::relu, 0);
+    conv(blk.conv2, t1, hh, ww, t2, nullptr, nn::Activation::relu, 1);
     const float* identity = cur;
     if (blk.has_downsample) {
-      conv(blk.downsample, cur, hh, ww, ds, nullptr, nn::Activation::none);
+      conv(blk.downsample, cur, hh, ww, ds, nullptr, nn::Activation::none, 2);
       identity = ds;
     }
-    conv(blk.conv3, t2, oh, ow, dst, identity, nn::Activation::relu);
+    conv(blk.conv3, t2, oh, ow, dst, identity, nn::Activation::relu, 3);
     cur = cur_own = dst;
     if (!in_place) nxt = nxt == a ? b : a;
     hh = oh;
