@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """ResNet50 conv by conv: tailor against ONNX Runtime, each timed inside its own network.
 
-    .venv/bin/python benchmarks/layers_resnet.py [--build build] [--rounds 3] [--passes 10] [--threads 1]
+    .venv/bin/python benchmarks/layers_resnet.py [--build build] [--rounds 10] [--passes 4] [--threads 1]
 
 Where side_by_side_resnet.py says which engine is faster, this says where: one seeded
 torchvision resnet50 (random BatchNorm statistics) is converted to a tailor bundle and
@@ -49,8 +49,8 @@ def ort_name(node: str) -> str | None:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default=os.path.join(ROOT, "build"), help="tailor build directory")
-    ap.add_argument("--rounds", type=int, default=3, help="rounds of (tailor, ONNX Runtime)")
-    ap.add_argument("--passes", type=int, default=10, help="forward passes of each engine per round")
+    ap.add_argument("--rounds", type=int, default=10, help="rounds of (tailor, ONNX Runtime)")
+    ap.add_argument("--passes", type=int, default=4, help="forward passes of each engine per round")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--pin", type=int, help="CPU for one-thread runs (default: the first this process may use)")
