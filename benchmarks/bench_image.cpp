@@ -88,22 +88,13 @@ double resnet50_flops(const ResNet50& m, int64_t h, int64_t w) {
   return 2 * macs;
 }
 
-/// n normalized-looking (N, 3, 224, 224) inputs, the same every call.
-std::vector<float> random_images(int64_t n) {
-  std::mt19937 g(1);
-  std::normal_distribution<float> nd;
-  std::vector<float> x(size_t(n * 3 * 224 * 224));
-  for (auto& v : x) v = nd(g);
-  return x;
-}
-
 void BM_resnet50_forward(benchmark::State& state) {
   const int64_t n = state.range(0);
   Options opt;
   opt.threads = int(state.range(1));
   const ResNet50 model(*model_bundle().bundle, opt);
   ResNetSession s = model.session();
-  const std::vector<float> x = random_images(n);
+  const std::vector<float> x = bench::random_images(n);
   s.forward(x.data(), n, 224, 224);  // warm-up: scratch grows once
   for (auto _ : state) {
     const ResNetOutput out = s.forward(x.data(), n, 224, 224);
@@ -161,7 +152,7 @@ int forward_times(int64_t n, int threads, int iters) {
   opt.threads = threads;
   const ResNet50 model(*model_bundle().bundle, opt);
   ResNetSession s = model.session();
-  const std::vector<float> x = random_images(n);
+  const std::vector<float> x = bench::random_images(n);
   s.forward(x.data(), n, 224, 224);
   std::string times, cpu;
   for (int i = 0; i < iters; ++i) {
@@ -213,7 +204,7 @@ int serve(const std::vector<int>& thread_counts) {
     while (k < thread_counts.size() && thread_counts[k] != t) ++k;
     if (k == thread_counts.size()) return 2;
     if (inputs.size() <= size_t(n)) inputs.resize(size_t(n) + 1);
-    if (inputs[size_t(n)].empty()) inputs[size_t(n)] = random_images(n);
+    if (inputs[size_t(n)].empty()) inputs[size_t(n)] = bench::random_images(n);
     if (cpu >= 0) {
       cpu_set_t one;
       CPU_ZERO(&one);

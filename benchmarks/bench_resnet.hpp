@@ -1,4 +1,5 @@
-// benchmarks/bench_resnet.hpp: a random ResNet50 bundle in memory, for the image benchmarks.
+// benchmarks/bench_resnet.hpp: a random ResNet50 bundle in memory and random input batches, for
+// the image benchmarks.
 #pragma once
 
 #include <cmath>
@@ -44,6 +45,15 @@ inline std::string random_resnet50_bytes() {
   const uint64_t len = header.size();
   std::memcpy(out.data(), &len, 8);
   return out + header + data;
+}
+
+/// n normalized-looking (N, 3, 224, 224) inputs, the same every call.
+inline std::vector<float> random_images(int64_t n) {
+  std::mt19937 g(1);
+  std::normal_distribution<float> nd;
+  std::vector<float> x(size_t(n * 3 * 224 * 224));
+  for (auto& v : x) v = nd(g);
+  return x;
 }
 
 }  // namespace tailor::bench

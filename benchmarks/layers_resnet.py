@@ -58,7 +58,6 @@ def main(argv=None):
     ap.add_argument("--json", help="write the per-conv medians here")
     args = ap.parse_args(argv)
 
-    import numpy as np
     import onnxruntime as ort
     import torch
 

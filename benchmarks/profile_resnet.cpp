@@ -89,8 +89,7 @@ int main(int argc, char** argv) {
     opt.threads = threads;
     const ResNet50 model(bundle, opt);
     ResNetSession s = model.session();
-    std::vector<float> x(size_t(batch) * 3 * 224 * 224);
-    for (size_t i = 0; i < x.size(); ++i) x[i] = float(int(i * 2654435761u % 2001) - 1000) / 500.f;
+    const std::vector<float> x = bench::random_images(batch);
     std::map<std::pair<int, int>, std::vector<double>> times;
     std::map<std::pair<int, int>, double> flops;
     std::vector<double> pass_ms;

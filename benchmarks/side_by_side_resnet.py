@@ -11,9 +11,8 @@ the passes are interleaved as finely as possible: every round runs one forward p
 framework back to back (rotating who goes first, 100 ms apart: ONNX Runtime's workers spin
 ~55 ms after a run and would slow whichever pass came next), tailor's in a `bench_image
 --serve` process that keeps its models loaded; one-thread passes of all three run pinned to
-the same CPU. The
-speedups are medians over rounds of the same round's time ratio; the ms are medians too.
-PyTorch is timed in NCHW and channels_last and the faster is reported; ONNX Runtime with its
+the same CPU. The speedups are medians over rounds of the same round's time ratio; the ms are
+medians too. PyTorch is timed in NCHW and channels_last and the faster is reported; ONNX Runtime with its
 default (all) graph optimisations; tailor's forward pass with its weights packed at load, as
 the others. The outputs are checked to agree first. Prints a markdown table (ms per batch, ms
 per image, tailor's GFLOP/s and % of the FMA peak measured in the same run, speedups) and
