@@ -49,6 +49,7 @@
 
 #include "tailor/core/arena.hpp"
 #include "tailor/core/checked.hpp"
+#include "tailor/core/cpu.hpp"
 #include "tailor/core/error.hpp"
 #include "tailor/core/thread_pool.hpp"
 #include "tailor/nn/activation.hpp"
@@ -277,9 +278,10 @@ inline void conv2d(const Conv2d& conv, const float* x, int64_t n, int64_t h, int
     ntaps = 1;
     tap_off = {0};
     rows.push_back({0, n * oh * ow, x});
-  } else if (!nchw && ow < kConvMR) {
-    // Output rows narrower than a register tile (ResNet's last stage at 224: 7 wide): gather
-    // the inputs (im2col, K in (kh, kw, Cin) order) so that tiles span rows, then one GEMM.
+  } else if (!nchw && 4 * ow < 3 * kConvMR * ((ow + kConvMR - 1) / kConvMR)) {
+    // Output rows that leave register tiles under 3/4 full (ResNet's last stage at 224, 7
+    // wide: one 7-row tile of 14 on AVX-512, 4 + 3 rows of 6 on AVX2): gather the inputs
+    // (im2col, K in (kh, kw, Cin) order) so that tiles span rows, then one GEMM.
     const int64_t K = conv.k(), M = n * oh * ow;
     float* col = arena.alloc<float>(size_t(M * K));
     im2col_nhwc(x, n, h, w, s, col, pool);
@@ -352,10 +354,11 @@ inline void conv2d(const Conv2d& conv, const float* x, int64_t n, int64_t h, int
   // pixels. Measured in-process on one thread, batch 1: layer 4's convs 0.83-0.93x the time,
   // layer 4 as a whole 0.88x. (Where the weights fit L2, layer 3's, it measured no better.)
   const int threads = pool.size();
+  const int64_t l2 = cache_sizes().l2;
   const int64_t panel_bytes = conv.k() * Conv2d::kPanel * int64_t(sizeof(float));
   const int64_t a_bytes = ntiles * kConvMR * conv.k() * int64_t(sizeof(float));
-  const bool panel_outer = a_bytes <= (int64_t(1) << 20) && npanels * panel_bytes > (int64_t(2) << 20);
-  int64_t pchunk = std::max<int64_t>(1, std::min<int64_t>(npanels, (int64_t(1) << 20) / std::max<int64_t>(panel_bytes, 1)));
+  const bool panel_outer = a_bytes <= l2 / 2 && npanels * panel_bytes > l2;
+  int64_t pchunk = std::max<int64_t>(1, std::min<int64_t>(npanels, (l2 / 2) / std::max<int64_t>(panel_bytes, 1)));
   int64_t tchunk = ntiles;
   const int64_t want = int64_t(threads) * 4;
   if (panel_outer) {

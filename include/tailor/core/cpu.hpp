@@ -1,0 +1,34 @@
+// tailor/core/cpu.hpp: what the kernels' cache blocking needs to know about the CPU.
+#pragma once
+
+#include <cstdint>
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <unistd.h>
+#endif
+
+namespace tailor {
+
+/// Per-core data cache sizes in bytes, read once: sysconf where the C library reports them
+/// (glibc does, from CPUID), else 32 KiB and 1 MiB. The convs' and GEMMs' blocking is sized
+/// from them (a Zen 3 core has 512 KiB of L2, a Sapphire Rapids core 2 MiB: blocking for the
+/// one spills the other's L2). Only speed depends on them, never a result's bits.
+struct CacheSizes {
+  int64_t l1d = int64_t(32) << 10;
+  int64_t l2 = int64_t(1) << 20;
+};
+
+inline const CacheSizes& cache_sizes() {
+  static const CacheSizes sizes = [] {
+    CacheSizes s;
+#if defined(_SC_LEVEL1_DCACHE_SIZE) && defined(_SC_LEVEL2_CACHE_SIZE)
+    const long l1 = sysconf(_SC_LEVEL1_DCACHE_SIZE), l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    if (l1 >= (4L << 10) && l1 <= (4L << 20)) s.l1d = l1;          // implausible values are ignored
+    if (l2 >= (64L << 10) && l2 <= (64L << 20)) s.l2 = l2;
+#endif
+    return s;
+  }();
+  return sizes;
+}
+
+}  // namespace tailor
