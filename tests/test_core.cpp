@@ -13,6 +13,7 @@
 
 #include "tailor/core/arena.hpp"
 #include "tailor/core/checked.hpp"
+#include "tailor/core/cpu.hpp"
 #include "tailor/core/error.hpp"
 #include "tailor/core/tensor.hpp"
 #include "tailor/core/thread_pool.hpp"
@@ -42,6 +43,20 @@ TEST_CASE("checked arithmetic reports overflow") {
   CHECK_FALSE(detail::checked_product({1ull << 20, 1ull << 20, 1ull << 20, 1ull << 20}, &r));
   CHECK(detail::checked_product({}, &r));
   CHECK(r == 1);
+}
+
+TEST_CASE("cache_sizes: what the C library reports, within plausible bounds, read once") {
+  const tailor::CacheSizes& c = tailor::cache_sizes();
+  CHECK(c.l1d >= (4 << 10));
+  CHECK(c.l1d <= (4 << 20));
+  CHECK(c.l2 >= (64 << 10));
+  CHECK(c.l2 <= (64 << 20));
+  CHECK(&tailor::cache_sizes() == &c);
+#if defined(_SC_LEVEL2_CACHE_SIZE)
+  const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+  if (l2 >= (64L << 10) && l2 <= (64L << 20)) CHECK(c.l2 == l2);  // else the 1 MiB default
+  else CHECK(c.l2 == (1 << 20));
+#endif
 }
 
 TEST_CASE("dtype names and sizes follow safetensors") {

@@ -344,9 +344,10 @@ inline void conv2d(const Conv2d& conv, const float* x, int64_t n, int64_t h, int
   }
   const int64_t ntiles = int64_t(tiles.size());
 
-  // Tasks: (tile chunk, panel chunk). Keep the weight chunk a task sweeps within ~1 MiB (it
-  // is reused from L2 by every tile of the chunk), and make >= 4 tasks per thread when the
-  // problem allows it, so the dynamic hand-out balances.
+  // Tasks: (tile chunk, panel chunk). Keep the weight chunk a task sweeps within half of this
+  // CPU's L2 (it is reused from there by every tile of the chunk; sized for 2 MiB, it spilled
+  // a Zen 3's 512 KiB and layer 4's 3x3s re-read their weights from L3 for every tile), and
+  // make >= 4 tasks per thread when the problem allows it, so the dynamic hand-out balances.
   // Convs with more weights than L2 holds and inputs that fit in half of it (ResNet's layer 4
   // at batch 1: 49 pixels an image against 4-9 MB of weights) go panel by panel instead, every
   // tile of the conv in each task: a panel is read from memory once and meets all tiles while
