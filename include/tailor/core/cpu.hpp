@@ -10,9 +10,9 @@
 namespace tailor {
 
 /// Per-core data cache sizes in bytes, read once: sysconf where the C library reports them
-/// (glibc does, from CPUID), else 32 KiB and 1 MiB. The convs' and GEMMs' blocking is sized
-/// from them (a Zen 3 core has 512 KiB of L2, a Sapphire Rapids core 2 MiB: blocking for the
-/// one spills the other's L2). Only speed depends on them, never a result's bits.
+/// (glibc does, from CPUID), else 32 KiB and 1 MiB. The convs' blocking (nn/conv2d.hpp) is
+/// sized from the L2 (a Zen 3 core has 512 KiB, a Sapphire Rapids core 2 MiB: blocking for the
+/// one spills the other's). Only speed depends on them, never a result's bits.
 struct CacheSizes {
   int64_t l1d = int64_t(32) << 10;
   int64_t l2 = int64_t(1) << 20;
