@@ -85,6 +85,7 @@ TEST_CASE("8 threads sharing one model get exactly the sequential results") {
 }
 
 TEST_CASE("rank on several threads: batches run one per thread, same bits as one thread") {
+  // Each model is also loaded on its thread count (the towers pack their weights in parallel).
   const std::string bytes = tiny_tryon({{"fusion", "concat_linear"}, {"image_feature", "pooled"}, {"text_feature", "mean"},
                                         {"n_out", 1}});
   const Bundle b = Bundle::from_memory(bytes.data(), bytes.size(), "tiny-tryon");

@@ -11,7 +11,8 @@ enum class Precision { fp32, tf32, fp16, bf16 };
 
 struct Options {
   /// Threads per session, the caller's included; 0 = default_threads() ($TAILOR_NUM_THREADS
-  /// or the hardware's count).
+  /// or the hardware's count). A CPU model also packs its weights on this many threads while
+  /// it loads.
   int threads = 0;
   Device device = Device::cpu;
   Precision precision = Precision::fp32;

@@ -399,11 +399,7 @@ struct BertLayer {
 
 /// BertEncoder: the stack of layers.
 struct BertEncoder {
-  std::vector<BertLayer> layer;
-  void load(const Bundle& b, const std::string& p, const BertConfig& c) {
-    layer.resize(size_t(c.num_hidden_layers));
-    for (int64_t l = 0; l < c.num_hidden_layers; ++l) layer[size_t(l)].load(b, p + "layer." + std::to_string(l) + ".", c);
-  }
+  std::vector<BertLayer> layer;  // loaded by Bert's constructor, in parallel
   void forward(float* x, int64_t ldx, const LayerScratch& s, const Batch& bt) const {
     for (const BertLayer& l : layer) l.forward(x, ldx, s, bt);
   }
@@ -443,12 +439,26 @@ class Bert {
     TAILOR_CHECK(opt.threads >= 0 && opt.threads <= 1024, ErrorCode::invalid_argument,
                  "thread count " + std::to_string(opt.threads) + " out of range", "use 0 (auto) or 1..1024");
     if (opt.amx) nn::amx::require_supported();
-    // Options::amx: every weight this model packs takes the AMX path.
-    const nn::ScopedGemmPath path(opt.amx ? nn::GemmPath::amx : nn::GemmPath::automatic);
-    embeddings_.load(b, prefix + "embeddings.", cfg_);
-    encoder_.load(b, prefix + "encoder.", cfg_);
-    if (cfg_.has_pooler) pooler_.load(b, prefix + "pooler.", cfg_);
-    if (cfg_.num_labels > 0) classifier_.load(b, prefix + "classifier", cfg_.num_labels, cfg_.hidden_size);
+    // Options::amx: every weight this model packs takes the AMX path (else this thread's
+    // default), on whichever thread packs it.
+    const nn::GemmPath path = opt.amx ? nn::GemmPath::amx : nn::detail::automatic_path();
+    // Packing is most of a load (with the kernel zeroing the new pages under it): the
+    // embeddings and the layers are loaded in parallel on Options::threads threads, each the
+    // same way whichever thread does it.
+    const int L = int(cfg_.num_hidden_layers);
+    encoder_.layer.resize(size_t(L));
+    ThreadPool pool(opt.threads);
+    pool.run(L + 2, [&](int t) {
+      const nn::ScopedGemmPath scoped(path);
+      if (t == 0) {
+        embeddings_.load(b, prefix + "embeddings.", cfg_);
+      } else if (t <= L) {
+        encoder_.layer[size_t(t - 1)].load(b, prefix + "encoder.layer." + std::to_string(t - 1) + ".", cfg_);
+      } else {
+        if (cfg_.has_pooler) pooler_.load(b, prefix + "pooler.", cfg_);
+        if (cfg_.num_labels > 0) classifier_.load(b, prefix + "classifier", cfg_.num_labels, cfg_.hidden_size);
+      }
+    });
   }
 
   const BertConfig& config() const noexcept { return cfg_; }

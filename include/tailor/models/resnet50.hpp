@@ -207,25 +207,46 @@ class ResNet50 {
     // strided downsampling ones over the gathered pixels) on AMX.
     const bool amx = opt_.amx || nn::detail::automatic_path() == nn::GemmPath::amx;
     const nn::GemmPath gemm = amx ? nn::GemmPath::amx : nn::GemmPath::fp32;
-    conv1_ = resnet::Bottleneck::load_conv(b, prefix + "conv1", {3, ResNetConfig::kStem, 7, 7, 2, 3}, nn::ConvInput::nchw);
+    struct BlockSpec {
+      std::string p;
+      int64_t inplanes, planes, stride;
+      bool downsample;
+    };
+    std::vector<BlockSpec> specs;
     int64_t inplanes = ResNetConfig::kStem;
     for (size_t s = 0; s < 4; ++s) {
       const int64_t planes = ResNetConfig::kPlanes[s];
       for (int64_t i = 0; i < cfg_.layers[s]; ++i) {
-        const std::string p = prefix + "layer" + std::to_string(s + 1) + "." + std::to_string(i) + ".";
         const int64_t stride = (i == 0 && s > 0) ? 2 : 1;
-        blocks_.push_back(resnet::Bottleneck::load(b, p, inplanes, planes, stride, i == 0, gemm));
+        specs.push_back({prefix + "layer" + std::to_string(s + 1) + "." + std::to_string(i) + ".", inplanes, planes,
+                         stride, i == 0});
         inplanes = planes * ResNetConfig::kExpansion;
       }
     }
     lane_split_ = int(cfg_.layers[0] + cfg_.layers[1]);
-    if (cfg_.num_classes > 0) {
-      // Linear (num_classes, 2048) = a 1x1 conv's (out, in, 1, 1) in memory.
-      const nn::Conv2dShape s{cfg_.feature_dim(), cfg_.num_classes, 1, 1, 1, 0};
-      const F32View w = b.view_f32(prefix + "fc.weight", Shape{cfg_.num_classes, cfg_.feature_dim()});
-      const F32View bias = b.view_f32(prefix + "fc.bias", Shape{cfg_.num_classes});
-      fc_ = nn::Conv2d::from_oihw(w.data(), bias.data(), s);
-    }
+    // Packing the weights is most of a load (with the kernel zeroing the new pages under
+    // them): the blocks, the stem and fc are packed in parallel on Options::threads threads,
+    // the largest (the last stage's) handed out first. Each conv is packed the same way
+    // whichever thread does it.
+    blocks_.resize(specs.size());
+    const int nb = int(specs.size());
+    ThreadPool pool(opt_.threads);
+    pool.run(nb + 2, [&](int t) {
+      if (t < nb) {
+        const size_t i = size_t(nb - 1 - t);
+        const BlockSpec& sp = specs[i];
+        blocks_[i] = resnet::Bottleneck::load(b, sp.p, sp.inplanes, sp.planes, sp.stride, sp.downsample, gemm);
+      } else if (t == nb) {
+        conv1_ = resnet::Bottleneck::load_conv(b, prefix + "conv1", {3, ResNetConfig::kStem, 7, 7, 2, 3},
+                                               nn::ConvInput::nchw);
+      } else if (cfg_.num_classes > 0) {
+        // Linear (num_classes, 2048) = a 1x1 conv's (out, in, 1, 1) in memory.
+        const nn::Conv2dShape s{cfg_.feature_dim(), cfg_.num_classes, 1, 1, 1, 0};
+        const F32View w = b.view_f32(prefix + "fc.weight", Shape{cfg_.num_classes, cfg_.feature_dim()});
+        const F32View bias = b.view_f32(prefix + "fc.bias", Shape{cfg_.num_classes});
+        fc_ = nn::Conv2d::from_oihw(w.data(), bias.data(), s);
+      }
+    });
   }
 
   /// The feature map's rows and columns entering bottleneck `block` (after the stem and its
