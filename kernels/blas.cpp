@@ -1,6 +1,8 @@
 // kernels/blas.cpp: BlasLt (see blas.hpp).
 #include "blas.hpp"
 
+#include "cublaslt_api.hpp"
+
 #include <string>
 
 namespace tailor::cuda::detail {
@@ -32,65 +34,65 @@ struct BlasLt::Plan {
   cublasLtMatmulAlgo_t algo{};
   size_t workspace = 0;
   ~Plan() {
-    if (a) cublasLtMatrixLayoutDestroy(a);
-    if (b) cublasLtMatrixLayoutDestroy(b);
-    if (c) cublasLtMatrixLayoutDestroy(c);
-    if (desc) cublasLtMatmulDescDestroy(desc);
+    if (a) cublaslt().MatrixLayoutDestroy(a);
+    if (b) cublaslt().MatrixLayoutDestroy(b);
+    if (c) cublaslt().MatrixLayoutDestroy(c);
+    if (desc) cublaslt().MatmulDescDestroy(desc);
   }
 };
 
 BlasLt::BlasLt() {
-  TAILOR_CUBLAS_CHECK(cublasLtCreate(&handle_));
+  TAILOR_CUBLAS_CHECK(cublaslt().Create(&handle_));
   try {
     workspace_.resize(kWorkspaceBytes);
   } catch (...) {
-    cublasLtDestroy(handle_);
+    cublaslt().Destroy(handle_);
     throw;
   }
 }
 
 BlasLt::~BlasLt() {
   plans_.clear();
-  if (handle_) cublasLtDestroy(handle_);
+  if (handle_) cublaslt().Destroy(handle_);
 }
 
 std::unique_ptr<BlasLt::Plan> BlasLt::make_plan(const GemmArgs& g, Precision p) {
   auto plan = std::make_unique<Plan>();
   const cudaDataType_t t = storage_type(p);
-  TAILOR_CUBLAS_CHECK(cublasLtMatmulDescCreate(&plan->desc, compute_type(p), CUDA_R_32F));
+  TAILOR_CUBLAS_CHECK(cublaslt().MatmulDescCreate(&plan->desc, compute_type(p), CUDA_R_32F));
   // Column-major view (see blas.hpp): Lt's A is our B, Lt's B is our A, m = N, n = M.
   const cublasOperation_t ta = g.b_is_n_by_k ? CUBLAS_OP_T : CUBLAS_OP_N, tb = CUBLAS_OP_N;
-  TAILOR_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
-  TAILOR_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
+  TAILOR_CUBLAS_CHECK(cublaslt().MatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
+  TAILOR_CUBLAS_CHECK(cublaslt().MatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
   cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_DEFAULT;
   if (g.bias && g.relu) epi = CUBLASLT_EPILOGUE_RELU_BIAS;
   else if (g.bias) epi = CUBLASLT_EPILOGUE_BIAS;
   else if (g.relu) epi = CUBLASLT_EPILOGUE_RELU;
-  TAILOR_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
+  TAILOR_CUBLAS_CHECK(cublaslt().MatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
   if (g.bias) {
     const int32_t bt = int32_t(t);  // bias in the output's storage type
     TAILOR_CUBLAS_CHECK(
-        cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof bt));
+        cublaslt().MatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof bt));
   }
 
   const uint64_t a_rows = uint64_t(g.b_is_n_by_k ? g.K : g.N), a_cols = uint64_t(g.b_is_n_by_k ? g.N : g.K);
-  TAILOR_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->a, t, a_rows, a_cols, g.ldb));
-  TAILOR_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->b, t, uint64_t(g.K), uint64_t(g.M), g.lda));
-  TAILOR_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->c, t, uint64_t(g.N), uint64_t(g.M), g.ldc));
+  TAILOR_CUBLAS_CHECK(cublaslt().MatrixLayoutCreate(&plan->a, t, a_rows, a_cols, g.ldb));
+  TAILOR_CUBLAS_CHECK(cublaslt().MatrixLayoutCreate(&plan->b, t, uint64_t(g.K), uint64_t(g.M), g.lda));
+  TAILOR_CUBLAS_CHECK(cublaslt().MatrixLayoutCreate(&plan->c, t, uint64_t(g.N), uint64_t(g.M), g.ldc));
   if (g.batch > 1) {
     const int32_t count = int32_t(g.batch);
     const int64_t strides[3] = {g.stride_b, g.stride_a, g.stride_c};
     cublasLtMatrixLayout_t layouts[3] = {plan->a, plan->b, plan->c};
     for (int i = 0; i < 3; ++i) {
       TAILOR_CUBLAS_CHECK(
-          cublasLtMatrixLayoutSetAttribute(layouts[i], CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof count));
-      TAILOR_CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(layouts[i], CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET,
+          cublaslt().MatrixLayoutSetAttribute(layouts[i], CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof count));
+      TAILOR_CUBLAS_CHECK(cublaslt().MatrixLayoutSetAttribute(layouts[i], CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET,
                                                            &strides[i], sizeof strides[i]));
     }
   }
 
   cublasLtMatmulPreference_t pref = nullptr;
-  TAILOR_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+  TAILOR_CUBLAS_CHECK(cublaslt().MatmulPreferenceCreate(&pref));
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
   cublasStatus_t st = CUBLAS_STATUS_SUCCESS;
@@ -98,20 +100,20 @@ std::unique_ptr<BlasLt::Plan> BlasLt::make_plan(const GemmArgs& g, Precision p) 
     const uint64_t ws = kWorkspaceBytes;
     const uint32_t al_a = uint32_t(alignment_of(g.B)), al_b = uint32_t(alignment_of(g.A)),
                    al_c = uint32_t(alignment_of(g.C_in ? g.C_in : g.C)), al_d = uint32_t(alignment_of(g.C));
-    st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws);
+    st = cublaslt().MatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws);
     if (st == CUBLAS_STATUS_SUCCESS)
-      st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al_a, sizeof al_a);
+      st = cublaslt().MatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al_a, sizeof al_a);
     if (st == CUBLAS_STATUS_SUCCESS)
-      st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al_b, sizeof al_b);
+      st = cublaslt().MatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al_b, sizeof al_b);
     if (st == CUBLAS_STATUS_SUCCESS)
-      st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al_c, sizeof al_c);
+      st = cublaslt().MatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al_c, sizeof al_c);
     if (st == CUBLAS_STATUS_SUCCESS)
-      st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al_d, sizeof al_d);
+      st = cublaslt().MatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al_d, sizeof al_d);
     if (st == CUBLAS_STATUS_SUCCESS)
-      st = cublasLtMatmulAlgoGetHeuristic(handle_, plan->desc, plan->a, plan->b, plan->c, plan->c, pref, 1, &result,
+      st = cublaslt().MatmulAlgoGetHeuristic(handle_, plan->desc, plan->a, plan->b, plan->c, plan->c, pref, 1, &result,
                                           &found);
   }
-  cublasLtMatmulPreferenceDestroy(pref);
+  cublaslt().MatmulPreferenceDestroy(pref);
   if (st != CUBLAS_STATUS_SUCCESS) cublas_fail(st, "cublasLtMatmulAlgoGetHeuristic");
   if (found == 0)
     ::tailor::detail::fail(ErrorCode::device,
@@ -136,9 +138,9 @@ void BlasLt::gemm(const GemmArgs& g, Precision p, cudaStream_t stream) {
   Plan& plan = *it->second;
   if (g.bias)
     TAILOR_CUBLAS_CHECK(
-        cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &g.bias, sizeof g.bias));
+        cublaslt().MatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &g.bias, sizeof g.bias));
   const float alpha = g.alpha, beta = g.C_in ? 1.f : 0.f;
-  TAILOR_CUBLAS_CHECK(cublasLtMatmul(handle_, plan.desc, &alpha, g.B, plan.a, g.A, plan.b, &beta,
+  TAILOR_CUBLAS_CHECK(cublaslt().Matmul(handle_, plan.desc, &alpha, g.B, plan.a, g.A, plan.b, &beta,
                                      g.C_in ? g.C_in : g.C, plan.c, g.C, plan.c, &plan.algo, workspace_.get(),
                                      plan.workspace, stream));
 }

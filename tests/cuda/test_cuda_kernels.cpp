@@ -10,12 +10,15 @@
 
 #include <array>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "blas.hpp"
 #include "cpu_reference.hpp"
+#include "cublaslt_api.hpp"
 #include "cuda_test_util.hpp"
 
 using namespace tailor;
@@ -48,6 +51,38 @@ TEST_CASE("no GPU, or an unusable one, is a clear device error") {
   // A device that does not exist is named, GPU or not.
   CHECK(!cuda::available(4096));
   CHECK(!cuda::unavailable_reason(4096).empty());
+}
+
+TEST_CASE("cuBLASLt is loaded on first use, not linked, with every entry point resolved") {
+  // Nothing has used a GPU GEMM yet in this process: the library is not mapped.
+  std::string maps;
+  if (std::FILE* f = std::fopen("/proc/self/maps", "r")) {
+    char buf[4096];
+    for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) maps.append(buf, n);
+    std::fclose(f);
+  }
+  CHECK(maps.find("libcublasLt") == std::string::npos);
+  // Loading needs no GPU: dlopen + dlsym of the 13 functions BlasLt calls.
+  const cuda::detail::CublasLtApi& api = cuda::detail::cublaslt();
+  MESSAGE("cuBLASLt loaded from " << api.path);
+  CHECK(!api.path.empty());
+  const void* fns[] = {reinterpret_cast<const void*>(api.Create), reinterpret_cast<const void*>(api.Destroy),
+                       reinterpret_cast<const void*>(api.Matmul), reinterpret_cast<const void*>(api.MatmulAlgoGetHeuristic),
+                       reinterpret_cast<const void*>(api.MatmulDescCreate), reinterpret_cast<const void*>(api.MatmulDescDestroy),
+                       reinterpret_cast<const void*>(api.MatmulDescSetAttribute),
+                       reinterpret_cast<const void*>(api.MatmulPreferenceCreate),
+                       reinterpret_cast<const void*>(api.MatmulPreferenceDestroy),
+                       reinterpret_cast<const void*>(api.MatmulPreferenceSetAttribute),
+                       reinterpret_cast<const void*>(api.MatrixLayoutCreate),
+                       reinterpret_cast<const void*>(api.MatrixLayoutDestroy),
+                       reinterpret_cast<const void*>(api.MatrixLayoutSetAttribute)};
+  for (const void* fn : fns) CHECK(fn != nullptr);
+  CHECK(&cuda::detail::cublaslt() == &api);  // loaded once
+  // A descriptor round trip needs no device either.
+  cublasLtMatrixLayout_t layout = nullptr;
+  CHECK(api.MatrixLayoutCreate(&layout, CUDA_R_32F, 4, 3, 4) == CUBLAS_STATUS_SUCCESS);
+  CHECK(layout != nullptr);
+  if (layout) CHECK(api.MatrixLayoutDestroy(layout) == CUBLAS_STATUS_SUCCESS);
 }
 
 TEST_CASE("launchers refuse shapes they cannot run, before touching the GPU") {
