@@ -45,19 +45,9 @@ CublasLtApi load_cublaslt() {
                              "point TAILOR_CUBLASLT at the cuBLASLt of the CUDA version tailor was built with");
     fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(p);
   };
-  sym(api.Create, "cublasLtCreate");
-  sym(api.Destroy, "cublasLtDestroy");
-  sym(api.Matmul, "cublasLtMatmul");
-  sym(api.MatmulAlgoGetHeuristic, "cublasLtMatmulAlgoGetHeuristic");
-  sym(api.MatmulDescCreate, "cublasLtMatmulDescCreate");
-  sym(api.MatmulDescDestroy, "cublasLtMatmulDescDestroy");
-  sym(api.MatmulDescSetAttribute, "cublasLtMatmulDescSetAttribute");
-  sym(api.MatmulPreferenceCreate, "cublasLtMatmulPreferenceCreate");
-  sym(api.MatmulPreferenceDestroy, "cublasLtMatmulPreferenceDestroy");
-  sym(api.MatmulPreferenceSetAttribute, "cublasLtMatmulPreferenceSetAttribute");
-  sym(api.MatrixLayoutCreate, "cublasLtMatrixLayoutCreate");
-  sym(api.MatrixLayoutDestroy, "cublasLtMatrixLayoutDestroy");
-  sym(api.MatrixLayoutSetAttribute, "cublasLtMatrixLayoutSetAttribute");
+#define TAILOR_CUBLASLT_SYM(name) sym(api.name, "cublasLt" #name);
+  TAILOR_CUBLASLT_FUNCTIONS(TAILOR_CUBLASLT_SYM)
+#undef TAILOR_CUBLASLT_SYM
   return api;  // the library stays loaded for the process's life
 }
 

@@ -66,17 +66,9 @@ TEST_CASE("cuBLASLt is loaded on first use, not linked, with every entry point r
   const cuda::detail::CublasLtApi& api = cuda::detail::cublaslt();
   MESSAGE("cuBLASLt loaded from " << api.path);
   CHECK(!api.path.empty());
-  const void* fns[] = {reinterpret_cast<const void*>(api.Create), reinterpret_cast<const void*>(api.Destroy),
-                       reinterpret_cast<const void*>(api.Matmul), reinterpret_cast<const void*>(api.MatmulAlgoGetHeuristic),
-                       reinterpret_cast<const void*>(api.MatmulDescCreate), reinterpret_cast<const void*>(api.MatmulDescDestroy),
-                       reinterpret_cast<const void*>(api.MatmulDescSetAttribute),
-                       reinterpret_cast<const void*>(api.MatmulPreferenceCreate),
-                       reinterpret_cast<const void*>(api.MatmulPreferenceDestroy),
-                       reinterpret_cast<const void*>(api.MatmulPreferenceSetAttribute),
-                       reinterpret_cast<const void*>(api.MatrixLayoutCreate),
-                       reinterpret_cast<const void*>(api.MatrixLayoutDestroy),
-                       reinterpret_cast<const void*>(api.MatrixLayoutSetAttribute)};
-  for (const void* fn : fns) CHECK(fn != nullptr);
+#define TAILOR_CHECK_RESOLVED(name) CHECK_MESSAGE(bool(api.name), "cublasLt" #name);
+  TAILOR_CUBLASLT_FUNCTIONS(TAILOR_CHECK_RESOLVED)
+#undef TAILOR_CHECK_RESOLVED
   CHECK(&cuda::detail::cublaslt() == &api);  // loaded once
   // A descriptor round trip needs no device either.
   cublasLtMatrixLayout_t layout = nullptr;
