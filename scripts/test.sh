@@ -35,8 +35,11 @@ CC=clang CXX=clang++ cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWit
   -DTAILOR_SANITIZE=thread -DTAILOR_CUDA=OFF -DTAILOR_CHECK_HEADERS=OFF -DTAILOR_BUILD_BENCHMARKS=OFF \
   -DTAILOR_BUILD_EXAMPLES=OFF \
   -DTAILOR_PYTHON="$PWD/.venv/bin/python" >/dev/null
-cmake --build build-tsan -j "$(nproc)" --target test_core test_bert test_tryon
+cmake --build build-tsan -j "$(nproc)" --target test_core test_bert test_tryon test_resnet_conv
 TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan -R '^(test_core|test_bert|test_tryon)$' --output-on-failure
+# Threads racing to a conv's first Winograd use (the case alone: the rest of the conv suite is
+# long float64 loops that TSan would only slow down).
+TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/test_resnet_conv --test-case="*first use*"
 
 stage "fuzzing"
 bash scripts/fuzz.sh build-asan "${TAILOR_FUZZ_SECONDS:-60}"

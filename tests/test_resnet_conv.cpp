@@ -8,6 +8,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tailor/nn/conv2d.hpp"
@@ -144,6 +145,45 @@ TEST_CASE("conv2d results do not depend on the thread count or the batch") {
     }
   }
   }
+}
+
+TEST_CASE("Winograd weights built on first use: the same bits as at load, once, from any thread") {
+  // WinogradPack::on_first_use (ResNet's last stage, whose 7 x 7 maps at 224 run directly):
+  // the Winograd weights are made from the packed direct weights the first time an image size
+  // takes the Winograd path. 8 threads race to that first use (test.sh runs this case under
+  // TSan); every result must equal the conv whose Winograd weights were built at load.
+  const Conv2dShape s{48, 40, 3, 3, 1, 1};
+  const auto wt = randn(size_t(s.cout * s.cin * 9), 71, 0.1f);
+  const auto bias = randn(size_t(s.cout), 72);
+  const Conv2d eager = Conv2d::from_oihw(wt.data(), bias.data(), s);
+  const Conv2d lazy =
+      Conv2d::from_oihw(wt.data(), bias.data(), s, ConvInput::nhwc, ConvAlgo::automatic, GemmPath::fp32,
+                        WinogradPack::on_first_use);
+  CHECK(eager.winograd());
+  CHECK(lazy.winograd());
+  CHECK(lazy.bytes() < eager.bytes());  // not built yet
+  const int64_t h = 14, w = 13;         // 49 2x2 tiles: the Winograd path
+  REQUIRE(lazy.use_winograd(h, w));
+  const auto x = randn(size_t(h * w * s.cin), 73);
+  std::vector<float> want(size_t(h * w * s.cout));
+  {
+    ThreadPool pool(1);
+    Arena arena;
+    conv2d(eager, x.data(), 1, h, w, want.data(), nullptr, Activation::relu, pool, arena);
+  }
+  std::vector<std::vector<float>> got(8, std::vector<float>(want.size()));
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < got.size(); ++i)
+    threads.emplace_back([&, i] {
+      ThreadPool pool(1);
+      Arena arena;
+      conv2d(lazy, x.data(), 1, h, w, got[i].data(), nullptr, Activation::relu, pool, arena);
+    });
+  for (auto& t : threads) t.join();
+  for (const auto& g : got) CHECK(g == want);
+  CHECK(lazy.bytes() == eager.bytes());  // built once
+  // A size below the Winograd threshold runs directly, as the eager conv does.
+  REQUIRE(!lazy.use_winograd(7, 7));
 }
 
 TEST_CASE("conv2d refuses shapes without output pixels and out-of-range geometry") {

@@ -77,20 +77,24 @@ struct Bottleneck {
 
   /// gemm: GemmPath::amx puts the 1x1 convs (any stride) on AMX tiles (Options::amx).
   static nn::Conv2d load_conv(const Bundle& b, const std::string& name, const nn::Conv2dShape& s,
-                              nn::ConvInput in = nn::ConvInput::nhwc, nn::GemmPath gemm = nn::GemmPath::fp32) {
+                              nn::ConvInput in = nn::ConvInput::nhwc, nn::GemmPath gemm = nn::GemmPath::fp32,
+                              nn::WinogradPack wino = nn::WinogradPack::at_load) {
     const F32View w = b.view_f32(name + ".weight", Shape{s.cout, s.cin, s.kh, s.kw});
     const F32View bias = b.view_f32(name + ".bias", Shape{s.cout});
-    return nn::Conv2d::from_oihw(w.data(), bias.data(), s, in, nn::ConvAlgo::automatic, gemm);
+    return nn::Conv2d::from_oihw(w.data(), bias.data(), s, in, nn::ConvAlgo::automatic, gemm, wino);
   }
 
+  /// wino: when conv2's Winograd weights are built (at load where the model's input size
+  /// runs it by Winograd).
   static Bottleneck load(const Bundle& b, const std::string& p, int64_t inplanes, int64_t planes, int64_t stride,
-                         bool downsample, nn::GemmPath gemm = nn::GemmPath::fp32) {
+                         bool downsample, nn::GemmPath gemm = nn::GemmPath::fp32,
+                         nn::WinogradPack wino = nn::WinogradPack::at_load) {
     Bottleneck blk;
     const int64_t out = planes * ResNetConfig::kExpansion;
     const auto in = nn::ConvInput::nhwc;
     blk.stride = stride;
     blk.conv1 = load_conv(b, p + "conv1", {inplanes, planes, 1, 1, 1, 0}, in, gemm);
-    blk.conv2 = load_conv(b, p + "conv2", {planes, planes, 3, 3, stride, 1}, in, gemm);
+    blk.conv2 = load_conv(b, p + "conv2", {planes, planes, 3, 3, stride, 1}, in, gemm, wino);
     blk.conv3 = load_conv(b, p + "conv3", {planes, out, 1, 1, 1, 0}, in, gemm);
     blk.has_downsample = downsample;
     if (downsample) blk.downsample = load_conv(b, p + "downsample.0", {inplanes, out, 1, 1, stride, 0}, in, gemm);
@@ -211,16 +215,26 @@ class ResNet50 {
       std::string p;
       int64_t inplanes, planes, stride;
       bool downsample;
+      nn::WinogradPack wino;
     };
     std::vector<BlockSpec> specs;
     int64_t inplanes = ResNetConfig::kStem;
+    // The maps at the bundle's input size (its crop): a 3x3 conv that size runs directly
+    // (fewer than Conv2d::kWinogradMinTiles 2x2 tiles: the last stage's 7 x 7 at 224) gets
+    // its Winograd weights only if another size ever needs them (50 MB fewer at load).
+    int64_t hw = (int64_t(pre_.crop) + 6 - 7) / 2 + 1;  // stem 7x7/2 pad 3
+    hw = (hw + 2 - 3) / 2 + 1;                          // maxpool 3/2 pad 1
     for (size_t s = 0; s < 4; ++s) {
       const int64_t planes = ResNetConfig::kPlanes[s];
       for (int64_t i = 0; i < cfg_.layers[s]; ++i) {
         const int64_t stride = (i == 0 && s > 0) ? 2 : 1;
+        const int64_t tiles = ((hw + 1) / 2) * ((hw + 1) / 2);
+        const nn::WinogradPack wino =
+            tiles >= nn::Conv2d::kWinogradMinTiles ? nn::WinogradPack::at_load : nn::WinogradPack::on_first_use;
         specs.push_back({prefix + "layer" + std::to_string(s + 1) + "." + std::to_string(i) + ".", inplanes, planes,
-                         stride, i == 0});
+                         stride, i == 0, wino});
         inplanes = planes * ResNetConfig::kExpansion;
+        if (stride > 1) hw = (hw + 2 - 3) / 2 + 1;
       }
     }
     lane_split_ = int(cfg_.layers[0] + cfg_.layers[1]);
@@ -235,7 +249,7 @@ class ResNet50 {
       if (t < nb) {
         const size_t i = size_t(nb - 1 - t);
         const BlockSpec& sp = specs[i];
-        blocks_[i] = resnet::Bottleneck::load(b, sp.p, sp.inplanes, sp.planes, sp.stride, sp.downsample, gemm);
+        blocks_[i] = resnet::Bottleneck::load(b, sp.p, sp.inplanes, sp.planes, sp.stride, sp.downsample, gemm, sp.wino);
       } else if (t == nb) {
         conv1_ = resnet::Bottleneck::load_conv(b, prefix + "conv1", {3, ResNetConfig::kStem, 7, 7, 2, 3},
                                                nn::ConvInput::nchw);

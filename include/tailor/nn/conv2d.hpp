@@ -34,7 +34,9 @@
 //   - 3x3 / stride 1 / pad 1 convs with >= 16 input channels (13 of ResNet50's 53 convs, 37%
 //     of its FLOPs) run by Winograd F(2x2, 3x3) instead (nn/conv_winograd.hpp) when the map
 //     has enough tiles to pay for its larger weights (Conv2d::use_winograd); both weight
-//     layouts are packed at load (ConvAlgo::direct / ::winograd force one).
+//     layouts are packed at load (ConvAlgo::direct / ::winograd force one), or the
+//     Winograd one at its first use (WinogradPack::on_first_use: what a model does for the
+//     convs its usual input size runs directly).
 // The micro-kernels are in nn/conv_kernels.hpp.
 // conv2d_reference() is the plain loop nest in double precision the tests compare with.
 #pragma once
@@ -43,6 +45,8 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -85,6 +89,15 @@ enum class ConvAlgo {
   winograd,   ///< Winograd F(2x2, 3x3) (3x3, stride 1, pad 1, NHWC input only)
 };
 
+/// When an automatic 3x3 conv's Winograd weights are built.
+enum class WinogradPack {
+  at_load,       ///< with the direct weights
+  on_first_use,  ///< the first time an image size takes the Winograd path (from the packed
+                 ///< direct weights, the same values): for convs the model's usual input
+                 ///< size runs directly (ResNet's last stage at 224), whose 1.78x larger
+                 ///< Winograd weights would otherwise sit unused
+};
+
 /// A conv's weights and bias packed for conv2d(): immutable, shared by threads.
 class Conv2d {
  public:
@@ -96,8 +109,11 @@ class Conv2d {
   /// gemm: GemmPath::amx runs a 1x1 / pad 0 conv over NHWC input as a GEMM on AMX tiles
   /// through nn::gemm (Options::amx): over the pixels in place at stride 1, over the gathered
   /// pixels otherwise. Other convs keep the float32 kernels.
+  /// wino: when an automatic 3x3 conv's Winograd weights are built (ConvAlgo::winograd
+  /// builds them at load).
   static Conv2d from_oihw(const float* w, const float* bias, const Conv2dShape& s, ConvInput input = ConvInput::nhwc,
-                          ConvAlgo algo = ConvAlgo::automatic, GemmPath gemm = GemmPath::fp32) {
+                          ConvAlgo algo = ConvAlgo::automatic, GemmPath gemm = GemmPath::fp32,
+                          WinogradPack wino = WinogradPack::at_load) {
     TAILOR_CHECK(s.cin >= 1 && s.cout >= 1 && s.kh >= 1 && s.kw >= 1 && s.stride >= 1 && s.pad >= 0 &&
                      s.cin <= (1 << 20) && s.cout <= (1 << 20) && s.kh <= 64 && s.kw <= 64 && s.stride <= 64 &&
                      s.pad <= 64,
@@ -111,8 +127,10 @@ class Conv2d {
     TAILOR_CHECK(algo != ConvAlgo::winograd || wino_ok, ErrorCode::invalid_argument,
                  "Winograd F(2x2, 3x3) needs a 3x3 / stride 1 / pad 1 conv over NHWC input, not " + s.str(), "");
     c.algo_ = algo;
-    if (algo == ConvAlgo::winograd || (algo == ConvAlgo::automatic && wino_ok && s.cin >= 16))
-      c.wino_ = WinogradWeights::from_oihw(w, s.cin, s.cout);
+    if (algo == ConvAlgo::winograd || (algo == ConvAlgo::automatic && wino_ok && s.cin >= 16)) {
+      if (algo == ConvAlgo::automatic && wino == WinogradPack::on_first_use) c.lazy_wino_ = std::make_shared<LazyWinograd>();
+      else c.wino_ = WinogradWeights::from_oihw(w, s.cin, s.cout);
+    }
     c.b_.resize(size_t(panels * kPanel));  // zero-padded to whole panels
     for (int64_t n = 0; n < panels * kPanel; ++n) c.b_[size_t(n)] = n < s.cout && bias ? bias[n] : 0.f;
     const int64_t K = c.K_, taps = s.kh * s.kw;
@@ -162,7 +180,7 @@ class Conv2d {
   const Conv2dShape& shape() const noexcept { return s_; }
   ConvInput input() const noexcept { return input_; }
   /// True when conv2d() may run this conv by Winograd F(2x2, 3x3) (see use_winograd()).
-  bool winograd() const noexcept { return !wino_.empty(); }
+  bool winograd() const noexcept { return !wino_.empty() || lazy_wino_ != nullptr; }
   /// Whether conv2d() takes the Winograd path for h x w images: forced by
   /// ConvAlgo::winograd, or (automatic) when an image has enough 2x2 tiles. Winograd's 16
   /// weight matrices are 1.78x the direct conv's weights, read from memory once per pass:
@@ -170,11 +188,17 @@ class Conv2d {
   /// than the multiplies saved, at the few GB/s one core gets from DRAM. The choice depends on
   /// the image size only, never the batch, so batching never changes a result's bits.
   bool use_winograd(int64_t h, int64_t w) const noexcept {
-    if (wino_.empty()) return false;
+    if (!winograd()) return false;
     return algo_ == ConvAlgo::winograd || ((h + 1) / 2) * ((w + 1) / 2) >= kWinogradMinTiles;
   }
   static constexpr int64_t kWinogradMinTiles = 32;
-  const WinogradWeights& winograd_weights() const noexcept { return wino_; }
+  /// The Winograd weights (built here on first use under WinogradPack::on_first_use, once,
+  /// whichever thread asks first; the others wait).
+  const WinogradWeights& winograd_weights() const {
+    if (!lazy_wino_) return wino_;
+    std::call_once(lazy_wino_->once, [&] { lazy_wino_->u = winograd_from_direct(); });
+    return lazy_wino_->u;
+  }
   /// True when conv2d() runs this conv as an AMX GEMM (from_oihw's GemmPath::amx).
   bool amx() const noexcept { return gemm_.amx(); }
   const PackedWeight& gemm_weight() const noexcept { return gemm_; }
@@ -183,7 +207,10 @@ class Conv2d {
   const float* panel(int64_t p) const noexcept { return w_.data() + p * K_ * kPanel; }
   const float* bias(int64_t p) const noexcept { return b_.data() + p * kPanel; }
   int64_t k() const noexcept { return K_; }
-  size_t bytes() const noexcept { return (w_.size() + b_.size()) * sizeof(float) + wino_.bytes() + gemm_.bytes(); }
+  /// Bytes of packed weights (Winograd weights built on first use count once built).
+  size_t bytes() const noexcept {
+    return (w_.size() + b_.size()) * sizeof(float) + wino_.bytes() + gemm_.bytes() + (lazy_wino_ ? lazy_wino_->u.bytes() : 0);
+  }
   /// Multiply-adds for one image of h x w input pixels.
   double macs(int64_t h, int64_t w) const { return double(s_.out_h(h)) * double(s_.out_w(w)) * double(s_.cout) * double(K_); }
 
@@ -192,8 +219,26 @@ class Conv2d {
   ConvInput input_ = ConvInput::nhwc;
   int64_t K_ = 0;
   ConvAlgo algo_ = ConvAlgo::automatic;
+  /// (Cout, Cin, 3, 3) read back from the packed direct weights, then transformed: the same
+  /// values as at load, so the same Winograd weights bit for bit.
+  WinogradWeights winograd_from_direct() const {
+    const int64_t cin = s_.cin, cout = s_.cout;
+    std::vector<float> oihw(size_t(cout * cin * 9));
+    for (int64_t co = 0; co < cout; ++co) {
+      const float* pnl = panel(co / kPanel);
+      for (int64_t ci = 0; ci < cin; ++ci)
+        for (int64_t t = 0; t < 9; ++t) oihw[size_t((co * cin + ci) * 9 + t)] = pnl[(t * cin + ci) * kPanel + co % kPanel];
+    }
+    return WinogradWeights::from_oihw(oihw.data(), cin, cout);
+  }
+  struct LazyWinograd {
+    std::once_flag once;
+    WinogradWeights u;
+  };
+
   AlignedBuffer<float> w_, b_;
   WinogradWeights wino_;  // also packed for automatic 3x3 convs, used when use_winograd()
+  std::shared_ptr<LazyWinograd> lazy_wino_;  // WinogradPack::on_first_use: built by winograd_weights()
   PackedWeight gemm_;     // the AMX path's weights (then w_ is empty)
 };
 
