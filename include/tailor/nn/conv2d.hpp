@@ -43,6 +43,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -196,7 +197,10 @@ class Conv2d {
   /// whichever thread asks first; the others wait).
   const WinogradWeights& winograd_weights() const {
     if (!lazy_wino_) return wino_;
-    std::call_once(lazy_wino_->once, [&] { lazy_wino_->u = winograd_from_direct(); });
+    std::call_once(lazy_wino_->once, [&] {
+      lazy_wino_->u = winograd_from_direct();
+      lazy_wino_->built.store(true, std::memory_order_release);
+    });
     return lazy_wino_->u;
   }
   /// True when conv2d() runs this conv as an AMX GEMM (from_oihw's GemmPath::amx).
@@ -209,7 +213,8 @@ class Conv2d {
   int64_t k() const noexcept { return K_; }
   /// Bytes of packed weights (Winograd weights built on first use count once built).
   size_t bytes() const noexcept {
-    return (w_.size() + b_.size()) * sizeof(float) + wino_.bytes() + gemm_.bytes() + (lazy_wino_ ? lazy_wino_->u.bytes() : 0);
+    const bool lazy_built = lazy_wino_ && lazy_wino_->built.load(std::memory_order_acquire);
+    return (w_.size() + b_.size()) * sizeof(float) + wino_.bytes() + gemm_.bytes() + (lazy_built ? lazy_wino_->u.bytes() : 0);
   }
   /// Multiply-adds for one image of h x w input pixels.
   double macs(int64_t h, int64_t w) const { return double(s_.out_h(h)) * double(s_.out_w(w)) * double(s_.cout) * double(K_); }
@@ -233,6 +238,7 @@ class Conv2d {
   }
   struct LazyWinograd {
     std::once_flag once;
+    std::atomic<bool> built{false};  // u is complete (bytes() may read it from any thread)
     WinogradWeights u;
   };
 
