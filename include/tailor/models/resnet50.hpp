@@ -220,21 +220,20 @@ class ResNet50 {
     std::vector<BlockSpec> specs;
     int64_t inplanes = ResNetConfig::kStem;
     // The maps at the bundle's input size (its crop): a 3x3 conv that size runs directly
-    // (fewer than Conv2d::kWinogradMinTiles 2x2 tiles: the last stage's 7 x 7 at 224) gets
-    // its Winograd weights only if another size ever needs them (50 MB fewer at load).
-    int64_t hw = (int64_t(pre_.crop) + 6 - 7) / 2 + 1;  // stem 7x7/2 pad 3
-    hw = (hw + 2 - 3) / 2 + 1;                          // maxpool 3/2 pad 1
+    // (too few 2x2 tiles: the last stage's 7 x 7 at 224) gets its Winograd weights only if
+    // another size ever needs them (50 MB fewer at load).
+    const nn::Conv2dShape stem{3, ResNetConfig::kStem, 7, 7, 2, 3};
+    int64_t hw = (stem.out_h(pre_.crop) + 2 - 3) / 2 + 1;  // after the maxpool 3/2 pad 1, as map_size()
     for (size_t s = 0; s < 4; ++s) {
       const int64_t planes = ResNetConfig::kPlanes[s];
       for (int64_t i = 0; i < cfg_.layers[s]; ++i) {
         const int64_t stride = (i == 0 && s > 0) ? 2 : 1;
-        const int64_t tiles = ((hw + 1) / 2) * ((hw + 1) / 2);
         const nn::WinogradPack wino =
-            tiles >= nn::Conv2d::kWinogradMinTiles ? nn::WinogradPack::at_load : nn::WinogradPack::on_first_use;
+            nn::Conv2d::winograd_pays(hw, hw) ? nn::WinogradPack::at_load : nn::WinogradPack::on_first_use;
         specs.push_back({prefix + "layer" + std::to_string(s + 1) + "." + std::to_string(i) + ".", inplanes, planes,
                          stride, i == 0, wino});
         inplanes = planes * ResNetConfig::kExpansion;
-        if (stride > 1) hw = (hw + 2 - 3) / 2 + 1;
+        hw = nn::Conv2dShape{planes, planes, 3, 3, stride, 1}.out_h(hw);  // conv2's output
       }
     }
     lane_split_ = int(cfg_.layers[0] + cfg_.layers[1]);
@@ -251,8 +250,7 @@ class ResNet50 {
         const BlockSpec& sp = specs[i];
         blocks_[i] = resnet::Bottleneck::load(b, sp.p, sp.inplanes, sp.planes, sp.stride, sp.downsample, gemm, sp.wino);
       } else if (t == nb) {
-        conv1_ = resnet::Bottleneck::load_conv(b, prefix + "conv1", {3, ResNetConfig::kStem, 7, 7, 2, 3},
-                                               nn::ConvInput::nchw);
+        conv1_ = resnet::Bottleneck::load_conv(b, prefix + "conv1", stem, nn::ConvInput::nchw);
       } else if (cfg_.num_classes > 0) {
         // Linear (num_classes, 2048) = a 1x1 conv's (out, in, 1, 1) in memory.
         const nn::Conv2dShape s{cfg_.feature_dim(), cfg_.num_classes, 1, 1, 1, 0};

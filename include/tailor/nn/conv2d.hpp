@@ -190,9 +190,14 @@ class Conv2d {
   /// the image size only, never the batch, so batching never changes a result's bits.
   bool use_winograd(int64_t h, int64_t w) const noexcept {
     if (!winograd()) return false;
-    return algo_ == ConvAlgo::winograd || ((h + 1) / 2) * ((w + 1) / 2) >= kWinogradMinTiles;
+    return algo_ == ConvAlgo::winograd || winograd_pays(h, w);
   }
   static constexpr int64_t kWinogradMinTiles = 32;
+  /// Whether an h x w map has the kWinogradMinTiles 2x2 tiles an automatic conv needs to take
+  /// the Winograd path.
+  static bool winograd_pays(int64_t h, int64_t w) noexcept {
+    return ((h + 1) / 2) * ((w + 1) / 2) >= kWinogradMinTiles;
+  }
   /// The Winograd weights (built here on first use under WinogradPack::on_first_use, once,
   /// whichever thread asks first; the others wait).
   const WinogradWeights& winograd_weights() const {
