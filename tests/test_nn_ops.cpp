@@ -191,6 +191,65 @@ TEST_CASE("attention_head matches a float64 reference for odd sizes, masked or n
   }
 }
 
+TEST_CASE("simd reduce_add_lanes sums each vector in reduce_add's order; first_or keeps the first n lanes") {
+  using namespace simd;
+  constexpr int W = kWidth;
+  for (uint32_t seed = 1; seed <= 20; ++seed) {
+    // Magnitudes spread over 1e-3..1e3 so that a different summation order shows in the bits.
+    auto x = randn(size_t(W * W), seed, 1.f);
+    for (size_t i = 0; i < x.size(); ++i) x[i] *= std::pow(10.f, float(int(i * 7 % 7) - 3));
+    V a[W];
+    for (int u = 0; u < W; ++u) a[u] = load(x.data() + u * W);
+    float got[W];
+    store(got, reduce_add_lanes(a));
+    for (int u = 0; u < W; ++u) {
+      const float want = reduce_add(a[u]);
+      CAPTURE(u);
+      CHECK(std::memcmp(&got[u], &want, sizeof(float)) == 0);
+    }
+  }
+  const auto x = randn(size_t(W), 3);
+  for (int n = 0; n <= W; ++n) {
+    float got[W];
+    store(got, first_or(load(x.data()), n, -7.f));
+    for (int u = 0; u < W; ++u) CHECK(got[u] == (u < n ? x[size_t(u)] : -7.f));
+  }
+}
+
+TEST_CASE("short-sequence attention gives the bits of one query row at a time") {
+  // attention_head_small() computes the scores a vector of keys at a time and the softmax on
+  // whole vectors; every sum keeps the order of this plain row-at-a-time form (one reduce_add
+  // per score, softmax_exp_inplace, one FMA chain over the keys per output vector).
+  using namespace simd;
+  constexpr int W = kWidth;
+  for (int64_t T = 1; T <= kAttentionSmallT; ++T)
+    for (int64_t D : {8, 32, 37}) {
+      const int64_t ld = 3 * D + 3;
+      const auto qkv = randn(size_t(T * ld), uint32_t(T * 31 + D), 1.5f);
+      const float *q = qkv.data(), *k = q + D, *v = q + 2 * D;
+      const float scale = float(1 / std::sqrt(double(D)));
+      std::vector<float> scratch(size_t(attention_head_scratch(T, D)) + 16), got(size_t(T * D)), want(size_t(T * D));
+      attention_head(q, k, v, ld, T, D, scale, nullptr, got.data(), D, scratch.data());
+      std::vector<float> s(static_cast<size_t>(T));
+      for (int64_t i = 0; i < T; ++i) {
+        for (int64_t j = 0; j < T; ++j) {
+          V acc = zero();
+          for (int64_t d = 0; d < D; d += W) acc = fmadd(load(q + i * ld + d, int(D - d)), load(k + j * ld + d, int(D - d)), acc);
+          s[size_t(j)] = reduce_add(acc);
+        }
+        const float inv = 1.f / softmax_exp_inplace(s.data(), T, scale, nullptr);
+        for (int64_t d = 0; d < D; d += W) {
+          V acc = zero();
+          for (int64_t j = 0; j < T; ++j) acc = fmadd(set1(s[size_t(j)]), load(v + j * ld + d, int(D - d)), acc);
+          store(want.data() + i * D + d, acc * set1(inv), int(D - d));
+        }
+      }
+      CAPTURE(T);
+      CAPTURE(D);
+      CHECK(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)) == 0);
+    }
+}
+
 TEST_CASE("multi_head_attention over unpadded sequences equals per-sequence attention, any thread count") {
   const int64_t H = 48, heads = 3, D = H / heads;
   const std::vector<int64_t> lens = {5, 1, 33, 17, 64};

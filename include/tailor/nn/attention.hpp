@@ -20,6 +20,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "tailor/core/arena.hpp"
@@ -48,39 +49,95 @@ inline int64_t attention_head_scratch(int64_t T, int64_t D) {
 /// Sequences of at most this many tokens take attention_head_small().
 inline constexpr int64_t kAttentionSmallT = 16;
 
-/// attention_head() for short sequences (a garment description is ~8 tokens): each score is
-/// one SIMD dot product and each output row one pass of FMAs over the values, read in place.
-/// The GEMM path would pack k^T into kGemmNR-token panels, mostly padding at this length, and
-/// cost more in packing than in arithmetic. Same contract and scratch as attention_head().
+/// attention_head() for short sequences (a garment description is ~8 tokens), read in place
+/// with no packing (the GEMM path would pack k^T into kGemmNR-token panels, mostly padding at
+/// this length, and cost more in packing than in arithmetic). In three passes over the query
+/// rows, so that the rows' (short, serial) dependency chains overlap:
+///   1. scores, a vector of keys at a time: one SIMD dot product per key (over D), then the
+///      kWidth horizontal sums at once (simd::reduce_add_lanes: shuffles, not one reduction
+///      per key);
+///   2. each row's softmax on whole vectors, without AVX2's masked loads and stores (slow on
+///      Zen 3, and they stall the loads that follow);
+///   3. P v, two query rows at a time, each output vector one FMA chain over the keys.
+/// Every sum is taken in the order of softmax_exp_inplace() and of the row-at-a-time loop this
+/// replaced, so the results are the same bits. Same contract and scratch as attention_head().
 inline void attention_head_small(const float* q, const float* k, const float* v, int64_t ld, int64_t T, int64_t D,
                                  float scale, const uint8_t* keep, float* out, int64_t ldo, float* scratch) {
   using namespace simd;
   constexpr int W = kWidth;
+  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
   const int64_t dfull = D / W * W;
   const int tail = int(D - dfull);
-  float* s = scratch;  // one row of scores at a time
+  const int nvec = int((T + W - 1) / W), nfull = int(T / W), rem = int(T % W);
+  const int64_t lds = int64_t(nvec) * W;
+  float* S = scratch;           // (T, lds): scores, then unnormalised probabilities
+  float* inv = S + T * lds;     // (T): 1 / each row's sum
   for (int64_t i = 0; i < T; ++i) {
     const float* qi = q + i * ld;
-    for (int64_t j = 0; j < T; ++j) {
-      const float* kj = k + j * ld;
-      V acc = zero();
-      for (int64_t d = 0; d < dfull; d += W) acc = fmadd(load(qi + d), load(kj + d), acc);
-      if (tail) acc = fmadd(load(qi + dfull, tail), load(kj + dfull, tail), acc);
-      s[j] = reduce_add(acc);
-    }
-    const float inv = 1.f / softmax_exp_inplace(s, T, scale, keep);  // excluded keys get 0
-    float* o = out + i * ldo;
-    for (int64_t d = 0; d < dfull; d += W) {
-      V acc = zero();
-      for (int64_t j = 0; j < T; ++j) acc = fmadd(set1(s[j]), load(v + j * ld + d), acc);
-      store(o + d, acc * set1(inv));
-    }
-    if (tail) {
-      V acc = zero();
-      for (int64_t j = 0; j < T; ++j) acc = fmadd(set1(s[j]), load(v + j * ld + dfull, tail), acc);
-      store(o + dfull, acc * set1(inv), tail);
+    for (int b = 0; b < nvec; ++b) {
+      V acc[W];
+      for (int u = 0; u < W; ++u) {
+        const int64_t j = int64_t(b) * W + u;
+        V a = zero();
+        if (j < T) {
+          const float* kj = k + j * ld;
+          for (int64_t d = 0; d < dfull; d += W) a = fmadd(load(qi + d), load(kj + d), a);
+          if (tail) a = fmadd(load(qi + dfull, tail), load(kj + dfull, tail), a);
+        }
+        acc[u] = a;
+      }
+      store(S + i * lds + b * W, reduce_add_lanes(acc));
     }
   }
+  for (int64_t i = 0; i < T; ++i) {
+    float* row = S + i * lds;
+    if (keep) {  // masked keys: the general softmax; excluded keys get 0
+      inv[i] = 1.f / softmax_exp_inplace(row, T, scale, keep);
+      continue;
+    }
+    // softmax_exp_inplace()'s arithmetic: max, e = exp(x scale - max scale), and the sum as
+    // full vectors lane-wise, reduced, then + the reduced tail (its lanes past T are 0).
+    V vmax = set1(kNegInf);
+    for (int b = 0; b < nfull; ++b) vmax = max(vmax, load(row + b * W));
+    if (rem) vmax = max(vmax, first_or(load(row + nfull * W), rem, kNegInf));
+    const V vs = set1(scale), vnm = set1(-(reduce_max(vmax) * scale));
+    V vsum = zero();
+    for (int b = 0; b < nfull; ++b) {
+      const V e = exp_nonpositive(fmadd(load(row + b * W), vs, vnm));
+      store(row + b * W, e);
+      vsum = vsum + e;
+    }
+    float sum = reduce_add(vsum);
+    if (rem) {
+      const V e = first_or(exp_nonpositive(fmadd(load(row + nfull * W), vs, vnm)), rem, 0.f);
+      store(row + nfull * W, e);
+      sum += reduce_add(e);
+    }
+    inv[i] = 1.f / sum;
+  }
+  // out rows = (P v) / sum: rows i and i + 1 share each value vector's load.
+  auto pv = [&](int64_t d, int n) {
+    int64_t i = 0;
+    for (; i + 2 <= T; i += 2) {
+      const float *p0 = S + i * lds, *p1 = p0 + lds;
+      V a0 = zero(), a1 = zero();
+      for (int64_t j = 0; j < T; ++j) {
+        const V vj = load(v + j * ld + d, n);
+        a0 = fmadd(set1(p0[j]), vj, a0);
+        a1 = fmadd(set1(p1[j]), vj, a1);
+      }
+      store(out + i * ldo + d, a0 * set1(inv[i]), n);
+      store(out + (i + 1) * ldo + d, a1 * set1(inv[i + 1]), n);
+    }
+    if (i < T) {
+      const float* p0 = S + i * lds;
+      V a0 = zero();
+      for (int64_t j = 0; j < T; ++j) a0 = fmadd(set1(p0[j]), load(v + j * ld + d, n), a0);
+      store(out + i * ldo + d, a0 * set1(inv[i]), n);
+    }
+  };
+  for (int64_t d = 0; d < dfull; d += W) pv(d, W);
+  if (tail) pv(dfull, tail);
 }
 
 inline void attention_head(const float* q, const float* k, const float* v, int64_t ld, int64_t T, int64_t D,

@@ -63,6 +63,14 @@ inline V pow2i(V n) {
 }
 inline float reduce_add(V a) { return _mm512_reduce_add_ps(a.v); }
 inline float reduce_max(V a) { return _mm512_reduce_max_ps(a.v); }
+/// Lanes [0, n) of x, the others `fill`.
+inline V first_or(V x, int n, float fill) { return {_mm512_mask_blend_ps(tail_mask(n), _mm512_set1_ps(fill), x.v)}; }
+/// Lane u = reduce_add(a[u]) for u < kWidth (the same bits).
+inline V reduce_add_lanes(const V* a) {
+  alignas(64) float s[16];
+  for (int u = 0; u < 16; ++u) s[u] = reduce_add(a[u]);
+  return load(s);
+}
 
 #elif defined(__AVX2__) && defined(__FMA__)
 
@@ -117,6 +125,27 @@ inline float reduce_max(V a) {
   s = _mm_max_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
 }
+inline V first_or(V x, int n, float fill) {
+  return {_mm256_blendv_ps(_mm256_set1_ps(fill), x.v, _mm256_castsi256_ps(tail_mask(n)))};
+}
+/// Eight reduce_adds at once, each summing in reduce_add's order: (x_i + x_{i+4}) for i < 4,
+/// then (s_0 + s_2) + (s_1 + s_3). Three rounds of pairwise adds over shuffles instead of
+/// eight horizontal reductions.
+inline V reduce_add_lanes(const V* a) {
+  __m256 x[4];
+  for (int u = 0; u < 4; ++u)  // [lo + hi of a[2u] | lo + hi of a[2u + 1]]
+    x[u] = _mm256_add_ps(_mm256_permute2f128_ps(a[2 * u].v, a[2 * u + 1].v, 0x20),
+                         _mm256_permute2f128_ps(a[2 * u].v, a[2 * u + 1].v, 0x31));
+  // (s0 + s2, s1 + s3) of keys 0, 2 | 1, 3 and of 4, 6 | 5, 7
+  const __m256 y0 = _mm256_add_ps(_mm256_shuffle_ps(x[0], x[1], _MM_SHUFFLE(1, 0, 1, 0)),
+                                  _mm256_shuffle_ps(x[0], x[1], _MM_SHUFFLE(3, 2, 3, 2)));
+  const __m256 y1 = _mm256_add_ps(_mm256_shuffle_ps(x[2], x[3], _MM_SHUFFLE(1, 0, 1, 0)),
+                                  _mm256_shuffle_ps(x[2], x[3], _MM_SHUFFLE(3, 2, 3, 2)));
+  // sums of a[0], a[2], a[4], a[6] | a[1], a[3], a[5], a[7], then into lane order
+  const __m256 z = _mm256_add_ps(_mm256_shuffle_ps(y0, y1, _MM_SHUFFLE(2, 0, 2, 0)),
+                                 _mm256_shuffle_ps(y0, y1, _MM_SHUFFLE(3, 1, 3, 1)));
+  return {_mm256_permutevar8x32_ps(z, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7))};
+}
 
 #else
 
@@ -146,6 +175,8 @@ inline V round_nearest(V a) { return {std::nearbyint(a.v)}; }
 inline V pow2i(V n) { return {std::ldexp(1.0f, int(n.v))}; }
 inline float reduce_add(V a) { return a.v; }
 inline float reduce_max(V a) { return a.v; }
+inline V first_or(V x, int n, float fill) { return {n > 0 ? x.v : fill}; }
+inline V reduce_add_lanes(const V* a) { return a[0]; }
 
 #endif
 
