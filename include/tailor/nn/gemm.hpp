@@ -37,6 +37,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include <Eigen/Core>
@@ -214,14 +215,15 @@ inline void apply_epilogue(float* c, int64_t ldc, int64_t m0, int64_t m1, int64_
 
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 /// The register-tile micro-kernel: C[0:MR, 0:ncols] (+)= A[0:MR, 0:kc] . B (kc, NR), then
-/// + bias, then + residual, when given. A rows are lda apart; B is one packed micro-panel of
-/// NR columns (a multiple of the vector width). load_c: start from C instead of 0 (a later K
-/// block). res may equal c (an in-place residual: read before the store). pf_lines cache
-/// lines from pf (the next weight panel) are prefetched into L2 along the way.
+/// + bias, then + residual, then the activation, when given. A rows are lda apart; B is one
+/// packed micro-panel of NR columns (a multiple of the vector width). load_c: start from C
+/// instead of 0 (a later K block). res may equal c (an in-place residual: read before the
+/// store). pf_lines cache lines from pf (the next weight panel) are prefetched into L2 along
+/// the way.
 template <int MR, int NR>
 inline void gemm_micro_kernel(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc,
                               int ncols, bool load_c, const float* bias, const float* res, int64_t ldr,
-                              const char* pf, int64_t pf_lines) {
+                              Activation act, const char* pf, int64_t pf_lines) {
   using namespace simd;
   constexpr int W = kWidth, NV = NR / kWidth;
   static_assert(NR % kWidth == 0, "panel width must be whole vectors");
@@ -271,6 +273,19 @@ inline void gemm_micro_kernel(int64_t kc, const float* a, int64_t lda, const flo
     for (int r = 0; r < MR; ++r)
       for (int j = 0; j < NV; ++j) acc[r][j] = acc[r][j] + load(res + r * ldr + j * W, nv[j]);
   }
+  // The activation on the tile in registers: MR x NV independent evaluations (GELU's erf is a
+  // long serial chain) that overlap, instead of a row of the stored tile at a time.
+  auto activate_tile = [&](auto a) {
+    for (int r = 0; r < MR; ++r)
+      for (int j = 0; j < NV; ++j) acc[r][j] = activate<decltype(a)::value>(acc[r][j]);
+  };
+  switch (act) {
+    case Activation::none: break;
+    case Activation::relu: activate_tile(std::integral_constant<Activation, Activation::relu>{}); break;
+    case Activation::gelu_erf: activate_tile(std::integral_constant<Activation, Activation::gelu_erf>{}); break;
+    case Activation::gelu_tanh: activate_tile(std::integral_constant<Activation, Activation::gelu_tanh>{}); break;
+    case Activation::tanh: activate_tile(std::integral_constant<Activation, Activation::tanh>{}); break;
+  }
   if (ncols == NR) {
     for (int r = 0; r < MR; ++r)
       for (int j = 0; j < NV; ++j) store(c + r * ldc + j * W, acc[r][j]);
@@ -285,7 +300,7 @@ inline void gemm_micro_kernel(int64_t kc, const float* a, int64_t lda, const flo
 template <int MR, int NR>
 inline void gemm_micro_kernel(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc,
                               int ncols, bool load_c, const float* bias, const float* res, int64_t ldr,
-                              const char* /*pf*/, int64_t /*pf_lines*/) {
+                              Activation act, const char* /*pf*/, int64_t /*pf_lines*/) {
   float acc[MR][NR];
   for (int r = 0; r < MR; ++r)
     for (int j = 0; j < NR; ++j) acc[r][j] = (load_c && j < ncols) ? c[r * ldc + j] : 0.f;
@@ -303,11 +318,13 @@ inline void gemm_micro_kernel(int64_t kc, const float* a, int64_t lda, const flo
       if (res) v += res[r * ldr + j];
       c[r * ldc + j] = v;
     }
+  if (act != Activation::none)
+    for (int r = 0; r < MR; ++r) activate_inplace(c + r * ldc, ncols, act);
 }
 #endif
 
 using GemmKernelFn = void (*)(int64_t, const float*, int64_t, const float*, float*, int64_t, int, bool, const float*,
-                              const float*, int64_t, const char*, int64_t);
+                              const float*, int64_t, Activation, const char*, int64_t);
 template <int NR, int... I>
 constexpr std::array<GemmKernelFn, sizeof...(I)> make_kernel_table(std::integer_sequence<int, I...>) {
   return {&gemm_micro_kernel<I + 1, NR>...};
@@ -430,9 +447,7 @@ inline void gemm_panels(const float* A, int64_t lda, const float* panels, int64_
         float* c = C + i * ldc + n0;
         const int64_t l0 = next ? lines * ti / ntiles : 0, l1 = next ? lines * (ti + 1) / ntiles : 0;
         kernels[size_t(mr - 1)](kc, A + i * lda + pc, lda, bp, c, ldc, ncols, !first, bias, res, ep.ldr,
-                                next ? next + l0 * 64 : nullptr, l1 - l0);
-        if (last && ep.act != Activation::none)
-          for (int r = 0; r < mr; ++r) activate_inplace(c + r * ldc, ncols, ep.act);
+                                last ? ep.act : Activation::none, next ? next + l0 * 64 : nullptr, l1 - l0);
       }
     }
     pc += kc;
