@@ -68,10 +68,10 @@ inline void conv_micro_kernel(const ConvTile& t) {
     for (int j = 0; j < NV; ++j) acc[r][j] = zero();
   const float* b = t.b;
   const int64_t lda = t.lda, cin = t.cin;
-  // Output and residual lines on their way during the k loop (layer1's 3 MB maps come from
-  // L3, and with K = 64 the loop is short). Measured on one thread, ResNet50's 56x56
-  // 64 -> 256 convs 1.15-1.2x, 256 -> 64 and the 28x28 / 14x14 ones 1.03-1.04x, 7x7 even.
-  prefetch_tile<MR, kConvNR>(t.c, t.ldc, t.res, t.ldr);
+  // The next tile's output and residual lines (the MR pixels after this tile's, same panel)
+  // on their way: layer 1's 3 MB maps come from L3, and with K = 64 one tile's k loop is too
+  // short to hide the latency of its own lines.
+  prefetch_tile<MR, kConvNR>(t.c + MR * t.ldc, t.ldc, t.res ? t.res + MR * t.ldr : nullptr, t.ldr);
   // The next weight panel's slice (pf_lines lines) goes to L2 along the k loop, as nn/gemm.hpp's
   // kernels do: weights streaming from L3 / DRAM overlap with compute. The loop runs in
   // chunks of >= 8 k, each chunk issuing its share of the lines.
