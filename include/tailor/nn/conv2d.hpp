@@ -436,7 +436,8 @@ inline void conv2d(const Conv2d& conv, const float* x, int64_t n, int64_t h, int
     const int64_t t0 = ti * tchunk, t1 = std::min(ntiles, t0 + tchunk);
     const int64_t p0 = pi * pchunk, p1 = std::min(npanels, p0 + pchunk);
     const float* a_ptrs[kMaxTaps];  // kh <= 64 taps
-    auto run_tile = [&](int64_t t, int64_t p, const char* pf, int64_t pf_lines) {
+    // Tile t against panels [p, p + np), in one kernel call.
+    auto run_tile = [&](int64_t t, int64_t p, int64_t np, const char* pf, int64_t pf_lines) {
       const Tile& tile = tiles[size_t(t)];
       const ConvRow& row = rows[size_t(tile.row)];
       const float* in0 = row.in0 + tile.start * lda;
@@ -453,10 +454,11 @@ inline void conv2d(const Conv2d& conv, const float* x, int64_t n, int64_t h, int
       ct.ldc = cout;
       ct.res = residual ? residual + m0 * cout + p * Conv2d::kPanel : nullptr;
       ct.ldr = cout;
-      ct.ncols = int(std::min<int64_t>(Conv2d::kPanel, cout - p * Conv2d::kPanel));
+      ct.ncols = int(std::min<int64_t>(Conv2d::kPanel, cout - (p + np - 1) * Conv2d::kPanel));
       ct.relu = relu;
       ct.pf = pf;
       ct.pf_lines = pf_lines;
+      ct.npanels = np;
       conv_kernels()[size_t(tile.len - 1)](ct);
     };
     if (panel_outer) {
@@ -465,15 +467,14 @@ inline void conv2d(const Conv2d& conv, const float* x, int64_t n, int64_t h, int
         const char* next = p + 1 < npanels ? reinterpret_cast<const char*>(conv.panel(p + 1)) : nullptr;
         for (int64_t t = t0; t < t1; ++t) {
           const int64_t l0 = next ? lines * (t - t0) / nt : 0, l1 = next ? lines * (t - t0 + 1) / nt : 0;
-          run_tile(t, p, next ? next + l0 * 64 : nullptr, l1 - l0);
+          run_tile(t, p, 1, next ? next + l0 * 64 : nullptr, l1 - l0);
         }
       }
       return;
     }
     // Tile-outer: a tile's inputs stay in L1 while it meets every weight panel of the task
-    // (<= 1 MiB, in L2), and it writes whole output rows.
-    for (int64_t t = t0; t < t1; ++t)
-      for (int64_t p = p0; p < p1; ++p) run_tile(t, p, nullptr, 0);
+    // (<= 1 MiB, in L2), and it writes whole output rows; one kernel call per tile.
+    for (int64_t t = t0; t < t1; ++t) run_tile(t, p0, p1 - p0, nullptr, 0);
   });
 }
 

@@ -48,10 +48,14 @@ struct ConvTile {
   int64_t ldc;
   const float* res;       ///< residual row 0 or null; rows ldr apart
   int64_t ldr;
-  int ncols;              ///< valid columns, <= kConvNR
+  int ncols;              ///< valid columns of the last panel, <= kConvNR (the others are full)
   bool relu;
   const char* pf = nullptr;  ///< lines to bring into L2 along the k loop (the next weight panel's slice)
   int64_t pf_lines = 0;
+  /// Consecutive panels to run for the same rows: b, bias, c and res step one panel (b by
+  /// its K x kConvNR floats, the others by kConvNR) after each. One call for a tile's row of
+  /// panels saves the per-call setup, a large share of the work when K is small (64).
+  int64_t npanels = 1;
 };
 
 #if TAILOR_CONV_SIMD
@@ -63,65 +67,71 @@ inline void conv_micro_kernel(const ConvTile& t) {
   using namespace simd;
   constexpr int W = kWidth, NV = kConvNR / kWidth;
   static_assert(kConvNR % kWidth == 0, "panel width must be whole vectors");
-  V acc[MR][NV];
-  for (int r = 0; r < MR; ++r)
-    for (int j = 0; j < NV; ++j) acc[r][j] = zero();
-  const float* b = t.b;
-  const int64_t lda = t.lda, cin = t.cin;
-  // The next tile's output and residual lines (the MR pixels after this tile's, same panel)
-  // on their way: layer 1's 3 MB maps come from L3, and with K = 64 one tile's k loop is too
-  // short to hide the latency of its own lines.
-  prefetch_tile<MR, kConvNR>(t.c + MR * t.ldc, t.ldc, t.res ? t.res + MR * t.ldr : nullptr, t.ldr);
-  // The next weight panel's slice (pf_lines lines) goes to L2 along the k loop, as nn/gemm.hpp's
-  // kernels do: weights streaming from L3 / DRAM overlap with compute. The loop runs in
-  // chunks of >= 8 k, each chunk issuing its share of the lines.
-  const char* pf = t.pf;
-  const char* const pf_end = pf + t.pf_lines * 64;
-  const int64_t total = t.ntaps * cin;
-  const int64_t step = t.pf_lines > 0 ? std::max<int64_t>(8, total / t.pf_lines) : cin;
-  const int64_t per = t.pf_lines > 0 ? (t.pf_lines * step + total - 1) / total : 0;
-  for (int64_t tap = 0; tap < t.ntaps; ++tap) {
-    const float* a = t.a[tap];
-    for (int64_t k0 = 0; k0 < cin; k0 += step) {
-      for (int64_t i = 0; i < per && pf < pf_end; ++i, pf += 64) _mm_prefetch(pf, _MM_HINT_T1);
-      const int64_t k1 = std::min(cin, k0 + step);
-      for (int64_t k = k0; k < k1; ++k) {
-        V bv[NV];
-        for (int j = 0; j < NV; ++j) bv[j] = load(b + j * W);
-        // Weights stream from memory once per pass at small batch: fetch 4 KiB ahead (the
-        // hardware prefetcher alone leaves the kernel waiting on DRAM; measured ~15% of a
-        // batch-1 forward pass). Prefetches past the panel's end are harmless hints.
-        for (int j = 0; j < kConvNR; j += 16) __builtin_prefetch(b + kPrefetchFloats + j, 0, 3);
-        b += kConvNR;
-        for (int r = 0; r < MR; ++r) {
-          const V x = set1(a[r * lda + k]);
-          for (int j = 0; j < NV; ++j) acc[r][j] = fmadd(x, bv[j], acc[r][j]);
+  const float* b = t.b;  // panels are back to back: the k loop leaves b at the next one
+  const float* bias = t.bias;
+  float* c = t.c;
+  const float* res = t.res;
+  const int64_t lda = t.lda, cin = t.cin, ldc = t.ldc, ldr = t.ldr;
+  for (int64_t panel = 0; panel < t.npanels; ++panel, bias += kConvNR, c += kConvNR, res = res ? res + kConvNR : res) {
+    V acc[MR][NV];
+    for (int r = 0; r < MR; ++r)
+      for (int j = 0; j < NV; ++j) acc[r][j] = zero();
+    // The next tile's output and residual lines (the MR pixels after this tile's, same panel)
+    // on their way: layer 1's 3 MB maps come from L3, and with K = 64 one tile's k loop is too
+    // short to hide the latency of its own lines.
+    prefetch_tile<MR, kConvNR>(c + MR * ldc, ldc, res ? res + MR * ldr : nullptr, ldr);
+    // The next weight panel's slice (pf_lines lines) goes to L2 along the k loop, as nn/gemm.hpp's
+    // kernels do: weights streaming from L3 / DRAM overlap with compute. The loop runs in
+    // chunks of >= 8 k, each chunk issuing its share of the lines.
+    const char* pf = t.pf;
+    const char* const pf_end = pf + t.pf_lines * 64;
+    const int64_t total = t.ntaps * cin;
+    const int64_t step = t.pf_lines > 0 ? std::max<int64_t>(8, total / t.pf_lines) : cin;
+    const int64_t per = t.pf_lines > 0 ? (t.pf_lines * step + total - 1) / total : 0;
+    for (int64_t tap = 0; tap < t.ntaps; ++tap) {
+      const float* a = t.a[tap];
+      for (int64_t k0 = 0; k0 < cin; k0 += step) {
+        for (int64_t i = 0; i < per && pf < pf_end; ++i, pf += 64) _mm_prefetch(pf, _MM_HINT_T1);
+        const int64_t k1 = std::min(cin, k0 + step);
+        for (int64_t k = k0; k < k1; ++k) {
+          V bv[NV];
+          for (int j = 0; j < NV; ++j) bv[j] = load(b + j * W);
+          // Weights stream from memory once per pass at small batch: fetch 4 KiB ahead (the
+          // hardware prefetcher alone leaves the kernel waiting on DRAM; measured ~15% of a
+          // batch-1 forward pass). Prefetches past the panel's end are harmless hints.
+          for (int j = 0; j < kConvNR; j += 16) __builtin_prefetch(b + kPrefetchFloats + j, 0, 3);
+          b += kConvNR;
+          for (int r = 0; r < MR; ++r) {
+            const V x = set1(a[r * lda + k]);
+            for (int j = 0; j < NV; ++j) acc[r][j] = fmadd(x, bv[j], acc[r][j]);
+          }
         }
       }
     }
-  }
-  int nv[NV];
-  for (int j = 0; j < NV; ++j) nv[j] = std::max(0, std::min(W, t.ncols - j * W));
-  for (int j = 0; j < NV; ++j) {
-    const V bj = load(t.bias + j * W);
-    for (int r = 0; r < MR; ++r) acc[r][j] = acc[r][j] + bj;
-  }
-  if (t.res) {
-    for (int r = 0; r < MR; ++r)
-      for (int j = 0; j < NV; ++j) acc[r][j] = acc[r][j] + load(t.res + r * t.ldr + j * W, nv[j]);
-  }
-  if (t.relu) {
-    const V z = zero();
-    for (int r = 0; r < MR; ++r)
-      for (int j = 0; j < NV; ++j) acc[r][j] = max(acc[r][j], z);
-  }
-  if (t.ncols == kConvNR) {
-    for (int r = 0; r < MR; ++r)
-      for (int j = 0; j < NV; ++j) store(t.c + r * t.ldc + j * W, acc[r][j]);
-  } else {
-    for (int r = 0; r < MR; ++r)
-      for (int j = 0; j < NV; ++j)
-        if (nv[j] > 0) store(t.c + r * t.ldc + j * W, acc[r][j], nv[j]);
+    const int ncols = panel + 1 < t.npanels ? kConvNR : t.ncols;
+    int nv[NV];
+    for (int j = 0; j < NV; ++j) nv[j] = std::max(0, std::min(W, ncols - j * W));
+    for (int j = 0; j < NV; ++j) {
+      const V bj = load(bias + j * W);
+      for (int r = 0; r < MR; ++r) acc[r][j] = acc[r][j] + bj;
+    }
+    if (res) {
+      for (int r = 0; r < MR; ++r)
+        for (int j = 0; j < NV; ++j) acc[r][j] = acc[r][j] + load(res + r * ldr + j * W, nv[j]);
+    }
+    if (t.relu) {
+      const V z = zero();
+      for (int r = 0; r < MR; ++r)
+        for (int j = 0; j < NV; ++j) acc[r][j] = max(acc[r][j], z);
+    }
+    if (ncols == kConvNR) {
+      for (int r = 0; r < MR; ++r)
+        for (int j = 0; j < NV; ++j) store(c + r * ldc + j * W, acc[r][j]);
+    } else {
+      for (int r = 0; r < MR; ++r)
+        for (int j = 0; j < NV; ++j)
+          if (nv[j] > 0) store(c + r * ldc + j * W, acc[r][j], nv[j]);
+    }
   }
 }
 #else
@@ -130,27 +140,31 @@ inline void conv_micro_kernel(const ConvTile& t) {
 template <int MR>
 inline void conv_micro_kernel(const ConvTile& t) {
   constexpr int NR = kConvNR;
-  float acc[MR][NR];
-  for (int r = 0; r < MR; ++r)
-    for (int j = 0; j < NR; ++j) acc[r][j] = 0.f;
   const float* b = t.b;
-  for (int64_t tap = 0; tap < t.ntaps; ++tap) {
-    const float* a = t.a[tap];
-    for (int64_t k = 0; k < t.cin; ++k) {
-      for (int r = 0; r < MR; ++r) {
-        const float x = a[r * t.lda + k];
-        for (int j = 0; j < NR; ++j) acc[r][j] += x * b[j];
+  for (int64_t panel = 0; panel < t.npanels; ++panel) {
+    const int64_t o = panel * NR;  // this panel's first column of bias, c and res
+    float acc[MR][NR];
+    for (int r = 0; r < MR; ++r)
+      for (int j = 0; j < NR; ++j) acc[r][j] = 0.f;
+    for (int64_t tap = 0; tap < t.ntaps; ++tap) {
+      const float* a = t.a[tap];
+      for (int64_t k = 0; k < t.cin; ++k) {
+        for (int r = 0; r < MR; ++r) {
+          const float x = a[r * t.lda + k];
+          for (int j = 0; j < NR; ++j) acc[r][j] += x * b[j];
+        }
+        b += NR;
       }
-      b += NR;
     }
+    const int ncols = panel + 1 < t.npanels ? NR : t.ncols;
+    for (int r = 0; r < MR; ++r)
+      for (int j = 0; j < ncols; ++j) {
+        float v = acc[r][j] + t.bias[o + j];
+        if (t.res) v += t.res[r * t.ldr + o + j];
+        if (t.relu && !(v > 0.f)) v = 0.f;
+        t.c[r * t.ldc + o + j] = v;
+      }
   }
-  for (int r = 0; r < MR; ++r)
-    for (int j = 0; j < t.ncols; ++j) {
-      float v = acc[r][j] + t.bias[j];
-      if (t.res) v += t.res[r * t.ldr + j];
-      if (t.relu && !(v > 0.f)) v = 0.f;
-      t.c[r * t.ldc + j] = v;
-    }
 }
 #endif
 
