@@ -57,6 +57,9 @@ TEST_CASE("conv2d matches the float64 reference: kernels, strides, padding, odd 
       // More weights than L2 on few pixels (panel by panel, next panel prefetched): a 1x1 and
       // a 3x3 through im2col, as ResNet's layer 4 at batch 1.
       {1, 7, 7, 1024, 600, 1, 1, 0, false}, {1, 5, 5, 320, 256, 3, 1, 1, false},
+      // Winograd over more than 64 weight panels on one thread: its GEMM calls run up to 64
+      // panels each (a partial last panel too).
+      {1, 4, 5, 16, 2100, 3, 1, 1, false},
   };
   MESSAGE("conv micro-kernel: " << std::string(simd::kIsa) << ", register tile " << nn::detail::kConvMR << " x "
                                  << nn::detail::kConvNR);

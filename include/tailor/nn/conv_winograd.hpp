@@ -120,7 +120,8 @@ inline void conv3x3_winograd(const WinogradWeights& U, const float* bias, int64_
   if (threads > 1 && nblocks < int64_t(4) * threads)
     pchunk = std::max<int64_t>(1, (npanels * nblocks + 4 * threads - 1) / (4 * threads));
   const int64_t ngroups = (npanels + pchunk - 1) / pchunk;
-  alignas(64) static const float kZeroBias[kConvNR] = {};
+  constexpr int64_t kZeroPanels = 64;  // the GEMMs' bias (none), for up to this many panels a call
+  alignas(64) static const float kZeroBias[kZeroPanels * kConvNR] = {};
 
   pool.run(int(nblocks * ngroups), [&](int task) {
     const int64_t blk = task / ngroups, grp = task % ngroups;
@@ -164,11 +165,12 @@ inline void conv3x3_winograd(const WinogradWeights& U, const float* bias, int64_
       }
     }
 
-    // 16 GEMMs: M[xi] (nt, pc) = V[xi] (nt, Cin) . U[xi] (Cin, panels p0..p1).
+    // 16 GEMMs: M[xi] (nt, pc) = V[xi] (nt, Cin) . U[xi] (Cin, panels p0..p1), a kernel
+    // call running up to kZeroPanels panels (U[xi]'s are back to back).
     const auto kernel = detail::conv_kernels()[size_t(nt - 1)];
     for (int xi = 0; xi < 16; ++xi) {
       const float* a = vbuf + size_t(xi) * vstride;
-      for (int64_t p = p0; p < p1; ++p) {
+      for (int64_t p = p0; p < p1; p += kZeroPanels) {
         detail::ConvTile ct;
         ct.a = &a;
         ct.ntaps = 1;
@@ -182,6 +184,7 @@ inline void conv3x3_winograd(const WinogradWeights& U, const float* bias, int64_
         ct.ldr = 0;
         ct.ncols = kConvNR;
         ct.relu = false;
+        ct.npanels = std::min(kZeroPanels, p1 - p);
         kernel(ct);
       }
     }
