@@ -2,7 +2,8 @@
 //
 // One micro-kernel computes a (MR, kConvNR) tile of C = epilogue(sum over taps t and
 // channels k of A_t[r lda + k] B[t cin + k, :]) with the tile in registers over all of K and
-// bias, residual and ReLU applied before the single store. A is read in place: one pointer per
+// bias, residual and ReLU applied before the single store; one call can run a row of such
+// tiles, the same rows against consecutive weight panels (ConvTile::npanels). A is read in place: one pointer per
 // tap, rows lda apart (an implicit GEMM: nn/conv2d.hpp), or a plain matrix (ntaps = 1, the
 // GEMMs of nn/conv_winograd.hpp). B is one weight panel (K, kConvNR), k-major, zero-padded.
 // Tiles: 14 x 32 (28 zmm accumulators) on AVX-512, 6 x 16 on AVX2 + FMA, 4 x 16 portable C++
