@@ -125,14 +125,7 @@ inline void conv_micro_kernel(const ConvTile& t) {
       for (int r = 0; r < MR; ++r)
         for (int j = 0; j < NV; ++j) acc[r][j] = max(acc[r][j], z);
     }
-    if (ncols == kConvNR) {
-      for (int r = 0; r < MR; ++r)
-        for (int j = 0; j < NV; ++j) store(c + r * ldc + j * W, acc[r][j]);
-    } else {
-      for (int r = 0; r < MR; ++r)
-        for (int j = 0; j < NV; ++j)
-          if (nv[j] > 0) store(c + r * ldc + j * W, acc[r][j], nv[j]);
-    }
+    store_tile<MR, NV>(c, ldc, acc, nv, ncols == kConvNR);
   }
 }
 #else

@@ -286,14 +286,7 @@ inline void gemm_micro_kernel(int64_t kc, const float* a, int64_t lda, const flo
     case Activation::gelu_tanh: activate_tile(std::integral_constant<Activation, Activation::gelu_tanh>{}); break;
     case Activation::tanh: activate_tile(std::integral_constant<Activation, Activation::tanh>{}); break;
   }
-  if (ncols == NR) {
-    for (int r = 0; r < MR; ++r)
-      for (int j = 0; j < NV; ++j) store(c + r * ldc + j * W, acc[r][j]);
-  } else {
-    for (int r = 0; r < MR; ++r)
-      for (int j = 0; j < NV; ++j)
-        if (nv[j] > 0) store(c + r * ldc + j * W, acc[r][j], nv[j]);
-  }
+  store_tile<MR, NV>(c, ldc, acc, nv, ncols == NR);
 }
 #else
 /// Portable micro-kernel: the same contract over plain loops the compiler vectorises.

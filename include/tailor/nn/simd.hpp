@@ -282,4 +282,18 @@ inline void prefetch_tile(const float* c, int64_t ldc, const float* res, int64_t
     }
 }
 
+/// Stores a register tile acc (Rows x NV vectors) to c (rows ldc apart): whole vectors when
+/// `full`, else nv[j] lanes of vector column j (columns with none are skipped).
+template <int Rows, int NV>
+inline void store_tile(float* c, int64_t ldc, const V (&acc)[Rows][NV], const int (&nv)[NV], bool full) {
+  if (full) {
+    for (int r = 0; r < Rows; ++r)
+      for (int j = 0; j < NV; ++j) store(c + r * ldc + j * kWidth, acc[r][j]);
+  } else {
+    for (int r = 0; r < Rows; ++r)
+      for (int j = 0; j < NV; ++j)
+        if (nv[j] > 0) store(c + r * ldc + j * kWidth, acc[r][j], nv[j]);
+  }
+}
+
 }  // namespace tailor::nn::simd
