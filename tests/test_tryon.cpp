@@ -90,7 +90,7 @@ TEST_CASE("rank on several threads: batches run one per thread, same bits as one
                                         {"n_out", 1}});
   const Bundle b = Bundle::from_memory(bytes.data(), bytes.size(), "tiny-tryon");
   std::vector<std::string> texts;
-  for (int i = 0; i < 23; ++i) texts.push_back(kTexts[size_t(i) % kTexts.size()] + std::string(size_t(i % 4), '!'));
+  for (int i = 0; i < 40; ++i) texts.push_back(kTexts[size_t(i) % kTexts.size()] + std::string(size_t(i % 4), '!'));
   const Image img = random_image(80, 72, 7);
   std::vector<std::pair<size_t, float>> want;
   for (int threads : {1, 2, 3}) {
@@ -99,7 +99,10 @@ TEST_CASE("rank on several threads: batches run one per thread, same bits as one
     opt.threads = threads;
     const TryOn model(b, opt);
     TryOnSession s = model.session();
-    for (size_t batch : {size_t(2), size_t(32)}) {  // 12 batches (one per thread at a time), then one batch
+    // 20 batches of 2 (one per thread at a time); batches of at most 12, the last ones shared
+    // out smaller on 2 threads (10, 8, 8, 8, 6) and split op by op on 3 (40 < 3 x 2 x 8);
+    // then one batch of all 40.
+    for (size_t batch : {size_t(2), size_t(12), size_t(64)}) {
       CAPTURE(batch);
       s.set_text_batch_size(batch);
       for (int rep = 0; rep < 2; ++rep) {  // the per-thread sessions are reused

@@ -18,10 +18,10 @@
 #pragma once
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <memory>
+#include <mutex>
 #include <numeric>
 #include <optional>
 #include <string>
@@ -184,7 +184,8 @@ class TryOnSession {
   const TryOn& model() const noexcept { return *m_; }
   /// Per-stage milliseconds of the last score / rank / explain call.
   const TryOnTimings& timings() const noexcept { return t_; }
-  /// Texts per text-tower batch (rank).
+  /// Texts per text-tower batch (rank): at most n; on several threads the last batches are
+  /// smaller, so the threads finish together. The scores do not depend on it.
   void set_text_batch_size(size_t n) { text_batch_ = std::max<size_t>(1, n); }
 
   /// Decodes an image file with the model's limits (timed as "decode").
@@ -240,25 +241,40 @@ class TryOnSession {
     for (size_t i = 0; i < texts.size(); ++i) encs[i].tokens = m_->tokenizer().encode(texts[i]);
     t_.tokenize = ms_since(t0);
     t0 = now();
-    const size_t nbatches = (texts.size() + text_batch_ - 1) / text_batch_;
-    auto run_batch = [&](BertSession* s, size_t b) {
-      const size_t b0 = b * text_batch_, b1 = std::min(texts.size(), b0 + text_batch_);
+    auto run_batch = [&](BertSession* s, size_t b0, size_t b1) {
       std::vector<Encoding> batch;
       for (size_t i = b0; i < b1; ++i) batch.push_back(encs[i].tokens);
       text_features(s, sequence_views(batch), encs.data() + b0, keep_hidden);
     };
+    const size_t n = texts.size();
     const int threads = txt_ ? txt_->pool().size() : 1;
-    if (threads > 1 && nbatches >= 2 * size_t(threads)) {
-      // Enough batches to go round: each thread runs whole batches on its own one-thread
-      // session (no fork-join per op, no thread idle at an op's tail). The same batches as
-      // one session would run, each computed the same way, so the same bits.
-      while (txt_lanes_.size() < size_t(threads)) txt_lanes_.push_back(std::make_unique<BertSession>(*m_->text_, 1));
-      std::atomic<size_t> next{0};
+    const size_t lanes = size_t(std::max(1, threads));
+    const size_t min_chunk = std::min<size_t>(text_batch_, kMinLaneBatch);
+    if (threads > 1 && n >= 2 * lanes * min_chunk) {
+      // Enough texts to go round: each thread runs whole batches on its own one-thread
+      // session (no fork-join per op, no thread idle at an op's tail). A thread takes
+      // text_batch_ texts at a time until fewer than 2 x threads full batches are left, then
+      // a share of what is left (at least kMinLaneBatch), so the threads finish together
+      // instead of one waiting out the other's last full batch. Every row of a batch is
+      // computed the same way whatever else is in it, so the same bits as one session.
+      while (txt_lanes_.size() < lanes) txt_lanes_.push_back(std::make_unique<BertSession>(*m_->text_, 1));
+      std::mutex mu;
+      size_t next = 0;
+      auto grab = [&](size_t& b0, size_t& b1) {
+        const std::lock_guard<std::mutex> lock(mu);
+        const size_t left = n - next;
+        if (left == 0) return false;
+        const size_t share = (left + 2 * lanes - 1) / (2 * lanes);
+        b0 = next;
+        b1 = next + std::min(left, std::clamp(share, min_chunk, text_batch_));
+        next = b1;
+        return true;
+      };
       txt_->pool().run(threads, [&](int lane) {
-        for (size_t b; (b = next.fetch_add(1, std::memory_order_relaxed)) < nbatches;) run_batch(txt_lanes_[size_t(lane)].get(), b);
+        for (size_t b0, b1; grab(b0, b1);) run_batch(txt_lanes_[size_t(lane)].get(), b0, b1);
       });
     } else {
-      for (size_t b = 0; b < nbatches; ++b) run_batch(txt_ ? &*txt_ : nullptr, b);
+      for (size_t b0 = 0; b0 < n; b0 += text_batch_) run_batch(txt_ ? &*txt_ : nullptr, b0, std::min(n, b0 + text_batch_));
     }
     t_.text_tower = ms_since(t0);
     return encs;
@@ -574,6 +590,9 @@ class TryOnSession {
   std::unique_ptr<ThreadPool> head_pool_;  // the head's small GEMMs
   TryOnTimings t_;
   size_t text_batch_ = 32;
+  // The smallest batch a thread takes when the texts are shared out at the end (encode_texts):
+  // ~70 rows of short texts, still whole register tiles for the GEMM.
+  static constexpr size_t kMinLaneBatch = 8;
 };
 
 inline TryOnSession TryOn::session() const { return TryOnSession(*this); }
