@@ -165,7 +165,7 @@ int run_rank(int argc, char** argv) {
   const auto text = a.option("--text", "TEXT", "the description to rank images for");
   const auto images = a.option("--images", "DIR", "a folder of PNG/JPEG photos to rank");
   const long long top = a.integer("--top", "how many to print (0: all)", 10, 0, 1'000'000'000);
-  const long long batch = a.integer("--batch-size", "texts (or images) per tower batch", 32, 1, 4096);
+  const long long batch = a.integer("--batch-size", "texts (or images) per tower batch, at most", 32, 1, 4096);
   const bool as_json = a.flag("--json", "one JSON object a line");
   a.finish(0, 0);
   if (c.weights.empty()) throw tailor::cli::UsageError("--weights BUNDLE is required");
