@@ -5,6 +5,8 @@
 // inputs are errors. Parity with PyTorch is converters/tests/test_tryon.py.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <random>
 #include <thread>
@@ -57,6 +59,58 @@ TEST_CASE("score, rank, rank_images and cached features agree") {
   }
 }
 
+TEST_CASE("rank_images from a source: photos loaded a batch at a time, the unreadable left out") {
+  const std::string bytes = tiny_tryon({{"fusion", "concat_mlp"}, {"image_feature", "pooled"}, {"text_feature", "mean"},
+                                        {"n_out", 2}, {"mlp_hidden", 8}});
+  const Bundle b = Bundle::from_memory(bytes.data(), bytes.size(), "tiny-tryon");
+  const TryOn model(b);
+  TryOnSession s = model.session();
+  std::vector<Image> imgs;
+  for (uint32_t i = 0; i < 7; ++i) imgs.push_back(random_image(64 + int(i) * 7, 60 + int(i) * 3, 10 + i));
+  const auto want = s.rank_images(imgs, kTexts[1], 0, 3);
+  REQUIRE(want.size() == imgs.size());
+  // Photo 4 "does not decode": it is left out, the others keep the source's indices and the
+  // same scores (a different batch composition does not change them).
+  std::vector<size_t> calls, progress;
+  s.set_progress([&](size_t done, size_t total) {
+    CHECK(total == imgs.size());
+    progress.push_back(done);
+  });
+  const auto got = s.rank_images(
+      imgs.size(),
+      [&](size_t i) -> std::optional<Image> {
+        calls.push_back(i);
+        if (i == 4) return std::nullopt;
+        return imgs[i];
+      },
+      kTexts[1], 0, 3);
+  CHECK(calls == std::vector<size_t>{0, 1, 2, 3, 4, 5, 6});
+  CHECK(progress == std::vector<size_t>{3, 6, 7});  // photos of the source gone through, batch by batch
+  s.set_progress({});
+  REQUIRE(got.size() == imgs.size() - 1);
+  size_t j = 0;
+  for (const RankedItem& w : want) {
+    if (w.index == 4) continue;
+    CHECK(got[j].index == w.index);
+    CHECK(got[j].score.logits == w.score.logits);
+    ++j;
+  }
+  CHECK(s.timings().decode >= 0);
+  CHECK(s.timings().image_tower > 0);
+  // top_k, every photo left out, no photos, no source.
+  const auto top = s.rank_images(imgs.size(), [&](size_t i) -> std::optional<Image> { return imgs[i]; }, kTexts[1], 2, 4);
+  REQUIRE(top.size() == 2);
+  CHECK(top[0].index == want[0].index);
+  CHECK(top[1].index == want[1].index);
+  progress.clear();
+  s.set_progress([&](size_t done, size_t) { progress.push_back(done); });
+  CHECK(s.rank_images(3, [](size_t) -> std::optional<Image> { return std::nullopt; }, kTexts[1], 0, 2).empty());
+  CHECK(progress == std::vector<size_t>{2, 3});
+  CHECK_THROWS_WITH_AS(s.rank_images(0, [&](size_t i) -> std::optional<Image> { return imgs[i]; }, "x"),
+                       doctest::Contains("no images"), Error);
+  CHECK_THROWS_WITH_AS(s.rank_images(2, TryOnSession::ImageSource{}, "x"), doctest::Contains("no image source"), Error);
+}
+
 TEST_CASE("8 threads sharing one model get exactly the sequential results") {
   const std::string bytes = tiny_tryon({{"fusion", "concat_mlp"}, {"image_feature", "logits"}, {"text_feature", "pooler"},
                                         {"n_out", 3}, {"mlp_hidden", 8}});
@@ -105,13 +159,30 @@ TEST_CASE("rank on several threads: batches run one per thread, same bits as one
     for (size_t batch : {size_t(2), size_t(12), size_t(64)}) {
       CAPTURE(batch);
       s.set_text_batch_size(batch);
+      // Progress: one call per batch, one at a time, counting up to every text.
+      std::vector<size_t> done;
+      std::atomic<int> inside{0};
+      bool overlapped = false;
+      s.set_progress([&](size_t d, size_t total) {
+        overlapped |= inside.fetch_add(1) != 0;
+        CHECK(total == texts.size());
+        done.push_back(d);
+        inside.fetch_sub(1);
+      });
       for (int rep = 0; rep < 2; ++rep) {  // the per-thread sessions are reused
+        done.clear();
         std::vector<std::pair<size_t, float>> got;
         for (const auto& r : s.rank(img, texts)) got.emplace_back(r.index, r.logit);
         REQUIRE(got.size() == texts.size());
         if (want.empty()) want = got;
         CHECK(got == want);  // bit for bit, same order
+        CHECK_FALSE(overlapped);
+        REQUIRE(done.size() >= (texts.size() + batch - 1) / batch);
+        CHECK(std::is_sorted(done.begin(), done.end()));
+        CHECK(done.front() > 0);
+        CHECK(done.back() == texts.size());
       }
+      s.set_progress({});
     }
   }
 }

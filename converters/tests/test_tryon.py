@@ -347,3 +347,41 @@ def test_embedding_example_runs(tiny_bert_dir, images, workdir):
     r = subprocess.run([tool, bundle, str(workdir / "missing.png"), "x"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and r.stderr.startswith("error: ")
     os.remove(bundle)
+
+
+def test_rank_images_skips_unreadable_photos(tiny_bert_dir, images, workdir, run_tailor):
+    """`tailor rank --images DIR`: photos decoded a batch at a time; a file that does not decode
+    is skipped with a warning, the rest ranked with the scores they get in any other folder."""
+    model, text_config = build_model(tiny_bert_dir, "random", "concat_linear", "pooled", "mean", seed=83)
+    bundle = str(workdir / "skip.safetensors")
+    convert_checkpoint(model, text_config, tiny_bert_dir, bundle)
+    d = workdir / "with-broken"
+    d.mkdir()
+    good = []
+    for src in images[:3]:
+        dst = d / os.path.basename(src)
+        shutil.copy(src, dst)
+        good.append(str(dst))
+    (d / "00-broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)  # a PNG signature, then nothing valid
+    (d / "notes.txt").write_text("not a photo\n")
+    r = run_tailor("rank", "--weights", bundle, "--text", TEXTS[2], "--images", str(d), "--top", "0", "--json",
+                   "--batch-size", "2", check=True)
+    err = r.stderr.decode()
+    assert "warning: skipping" in err and "00-broken.png" in err
+    rows = [json.loads(line) for line in r.stdout.decode().splitlines()]
+    assert sorted(row["item"] for row in rows) == sorted(good)
+    # The same photos in the fixture's folder, in other batches: the same logits.
+    full = run_tailor("rank", "--weights", bundle, "--text", TEXTS[2], "--images", os.path.dirname(images[0]), "--top",
+                      "0", "--json", check=True)
+    by_name = {os.path.basename(row["item"]): row["logit"] for row in map(json.loads, full.stdout.decode().splitlines())}
+    for row in rows:
+        assert row["logit"] == by_name[os.path.basename(row["item"])]
+    text = run_tailor("rank", "--weights", bundle, "--text", TEXTS[2], "--images", str(d), check=True).stdout.decode()
+    assert text.splitlines()[-1].startswith("3 images ranked;")
+    # Nothing readable: an error, not an empty ranking.
+    (d / "a.png").write_bytes(b"junk")
+    for p in good:
+        os.remove(p)
+    bad = run_tailor("rank", "--weights", bundle, "--text", TEXTS[2], "--images", str(d))
+    assert bad.returncode != 0 and "no readable PNG or JPEG photos" in bad.stderr.decode()
+    os.remove(bundle)

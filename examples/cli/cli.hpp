@@ -8,7 +8,11 @@
 // Errors: throw tailor::Error (or cli::UsageError); main() prints `tailor: error: ...`.
 #pragma once
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -149,6 +153,39 @@ class Args {
 
 /// The lines of a text file's contents, without their "\n" or "\r\n"; a final line break
 /// ends the last line rather than starting an empty one.
+/// "done / total what" on stderr while a long run goes on, when stderr is a terminal: from
+/// its first second on, at most 4 times a second, erased when the run ends (so pipes and logs
+/// get none of it). Call clear() before printing anything else.
+class ProgressLine {
+ public:
+  explicit ProgressLine(std::string what) : what_(std::move(what)), on_(isatty(2) == 1) {}
+  ~ProgressLine() { clear(); }
+  /// Erases the line (before other output; the next update shows it again).
+  void clear() {
+    if (shown_) std::fprintf(stderr, "\r%*s\r", int(width_), "");
+    shown_ = false;
+  }
+  ProgressLine(const ProgressLine&) = delete;
+  ProgressLine& operator=(const ProgressLine&) = delete;
+  void operator()(size_t done, size_t total) {
+    if (!on_) return;
+    const auto t = std::chrono::steady_clock::now();
+    if (t - start_ < std::chrono::seconds(1) || t - last_ < std::chrono::milliseconds(250)) return;
+    last_ = t;
+    shown_ = true;
+    const int n = std::fprintf(stderr, "\rtailor: %zu / %zu %s (%.0f%%)", done, total, what_.c_str(),
+                               total ? 100.0 * double(done) / double(total) : 100.0);
+    if (n > 0) width_ = std::max(width_, size_t(n));
+    std::fflush(stderr);
+  }
+
+ private:
+  std::string what_;
+  bool on_, shown_ = false;
+  size_t width_ = 0;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now(), last_{};
+};
+
 inline std::vector<std::string> split_lines(const std::string& text) {
   std::vector<std::string> out;
   size_t start = 0;

@@ -179,9 +179,12 @@ int run_rank(int argc, char** argv) {
   const tailor::TryOn model(bundle, c.opt);
   tailor::TryOnSession s = model.session();
   s.set_text_batch_size(size_t(batch));
+  tailor::cli::ProgressLine progress(by_image ? "texts" : "photos");
+  s.set_progress([&](size_t done, size_t total) { progress(done, total); });
   std::vector<std::string> names;
   std::vector<tailor::RankedItem> ranked;
   double decode_ms = 0;
+  size_t skipped = 0;  // photos that did not decode
   if (by_image) {
     names = read_catalog(*catalog);
     const tailor::Image img = s.load_image(*image);
@@ -197,20 +200,30 @@ int run_rank(int argc, char** argv) {
     }
     if (ec) throw tailor::Error(tailor::ErrorCode::io, *images + ": cannot list: " + ec.message(), "pass a folder of photos");
     std::sort(files.begin(), files.end());
-    std::vector<tailor::Image> imgs;
-    for (const auto& f : files) {
-      try {
-        imgs.push_back(s.load_image(f.string()));
-        names.push_back(f.string());
-        decode_ms += s.timings().decode;
-      } catch (const tailor::Error& e) {
-        std::fprintf(stderr, "tailor: warning: skipping %s\n", e.what());
-      }
-    }
-    if (imgs.empty())
+    if (files.empty())
+      throw tailor::Error(tailor::ErrorCode::invalid_argument, *images + ": no PNG or JPEG photos", "");
+    for (const auto& f : files) names.push_back(f.string());
+    // Decoded a batch at a time (a folder of any size in bounded memory); unreadable photos
+    // are skipped with a warning.
+    const tailor::Limits limits = c.opt.limits;
+    ranked = s.rank_images(
+        names.size(),
+        [&](size_t i) -> std::optional<tailor::Image> {
+          try {
+            return tailor::Image::load(names[i], limits);
+          } catch (const tailor::Error& e) {
+            progress.clear();
+            std::fprintf(stderr, "tailor: warning: skipping %s\n", e.what());
+            ++skipped;
+            return std::nullopt;
+          }
+        },
+        *text, size_t(top), size_t(batch));
+    if (skipped == names.size())
       throw tailor::Error(tailor::ErrorCode::invalid_argument, *images + ": no readable PNG or JPEG photos", "");
-    ranked = s.rank_images(imgs, *text, size_t(top), size_t(batch));
+    decode_ms = s.timings().decode;
   }
+  progress.clear();
   tailor::TryOnTimings t = s.timings();
   t.decode = decode_ms;
   warn_untrained(model);
@@ -233,7 +246,7 @@ int run_rank(int argc, char** argv) {
                 json_float(ranked[i].probability).c_str(), names[ranked[i].index].c_str());
   std::printf("%zu %s ranked; timings (ms) decode %.2f  preprocess %.2f  image_tower %.2f  tokenize %.3f  "
               "text_tower %.2f  head %.3f\n",
-              names.size(), by_image ? "texts" : "images", t.decode, t.preprocess, t.image_tower, t.tokenize,
+              names.size() - skipped, by_image ? "texts" : "images", t.decode, t.preprocess, t.image_tower, t.tokenize,
               t.text_tower, t.head);
   return 0;
 }

@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <numeric>
@@ -188,6 +189,13 @@ class TryOnSession {
   /// smaller, so the threads finish together. The scores do not depend on it.
   void set_text_batch_size(size_t n) { text_batch_ = std::max<size_t>(1, n); }
 
+  /// Called as the batches of rank() / encode_texts() (texts through the text tower) or of
+  /// rank_images() (photos through the image tower) finish: (items done, items in all).
+  /// Calls are never concurrent (the threads of a rank take turns) and come from the threads
+  /// doing the work, so keep it short. Empty (the default): no calls.
+  using Progress = std::function<void(size_t done, size_t total)>;
+  void set_progress(Progress p) { progress_ = std::move(p); }
+
   /// Decodes an image file with the model's limits (timed as "decode").
   Image load_image(const std::string& path) {
     const auto t0 = now();
@@ -198,15 +206,20 @@ class TryOnSession {
 
   /// Image -> preprocess -> image tower -> feature and the head's image part.
   ImageEncoding encode_image(const Image& img, bool keep_feature_map = false) {
-    auto r = encode_images({img}, keep_feature_map);
+    auto r = encode_images(std::vector<const Image*>{&img}, keep_feature_map);
     return std::move(r[0]);
   }
   std::vector<ImageEncoding> encode_images(const std::vector<Image>& imgs, bool keep_feature_map = false) {
+    std::vector<const Image*> ptrs(imgs.size());
+    for (size_t i = 0; i < imgs.size(); ++i) ptrs[i] = &imgs[i];
+    return encode_images(ptrs, keep_feature_map);
+  }
+  std::vector<ImageEncoding> encode_images(const std::vector<const Image*>& imgs, bool keep_feature_map = false) {
     TAILOR_CHECK(!imgs.empty(), ErrorCode::invalid_argument, "no images to encode", "pass at least one image");
     const Preprocess& pre = m_->preprocess();
     auto t0 = now();
     std::vector<float> x(imgs.size() * pre.output_size());
-    for (size_t i = 0; i < imgs.size(); ++i) pre.run(imgs[i], x.data() + i * pre.output_size());
+    for (size_t i = 0; i < imgs.size(); ++i) pre.run(*imgs[i], x.data() + i * pre.output_size());
     t_.preprocess = ms_since(t0);
     t0 = now();
     const ResNetOutput out = image_forward(x.data(), int64_t(imgs.size()), pre.crop, pre.crop, keep_feature_map);
@@ -221,7 +234,7 @@ class TryOnSession {
       e.feature.assign(f, f + h.image_dim());
       e.head_part.resize(size_t(h.first_width()));
       h.image_part(e.feature.data(), e.head_part.data());
-      e.crop = crop_box(imgs[i]);
+      e.crop = crop_box(*imgs[i]);
       if (keep_feature_map) {
         e.grid_h = out.feature_h;
         e.grid_w = out.feature_w;
@@ -235,49 +248,7 @@ class TryOnSession {
 
   /// Texts -> tokenizer -> text tower (batched) -> features.
   std::vector<TextEncoding> encode_texts(const std::vector<std::string>& texts, bool keep_hidden = false) {
-    TAILOR_CHECK(!texts.empty(), ErrorCode::invalid_argument, "no texts to encode", "pass at least one text");
-    auto t0 = now();
-    std::vector<TextEncoding> encs(texts.size());
-    for (size_t i = 0; i < texts.size(); ++i) encs[i].tokens = m_->tokenizer().encode(texts[i]);
-    t_.tokenize = ms_since(t0);
-    t0 = now();
-    auto run_batch = [&](BertSession* s, size_t b0, size_t b1) {
-      std::vector<Encoding> batch;
-      for (size_t i = b0; i < b1; ++i) batch.push_back(encs[i].tokens);
-      text_features(s, sequence_views(batch), encs.data() + b0, keep_hidden);
-    };
-    const size_t n = texts.size();
-    const int threads = txt_ ? txt_->pool().size() : 1;
-    const size_t lanes = size_t(std::max(1, threads));
-    const size_t min_chunk = std::min<size_t>(text_batch_, kMinLaneBatch);
-    if (threads > 1 && n >= 2 * lanes * min_chunk) {
-      // Enough texts to go round: each thread runs whole batches on its own one-thread
-      // session (no fork-join per op, no thread idle at an op's tail). A thread takes
-      // text_batch_ texts at a time until fewer than 2 x threads full batches are left, then
-      // a share of what is left (at least kMinLaneBatch), so the threads finish together
-      // instead of one waiting out the other's last full batch. Every row of a batch is
-      // computed the same way whatever else is in it, so the same bits as one session.
-      while (txt_lanes_.size() < lanes) txt_lanes_.push_back(std::make_unique<BertSession>(*m_->text_, 1));
-      std::mutex mu;
-      size_t next = 0;
-      auto grab = [&](size_t& b0, size_t& b1) {
-        const std::lock_guard<std::mutex> lock(mu);
-        const size_t left = n - next;
-        if (left == 0) return false;
-        const size_t share = (left + 2 * lanes - 1) / (2 * lanes);
-        b0 = next;
-        b1 = next + std::min(left, std::clamp(share, min_chunk, text_batch_));
-        next = b1;
-        return true;
-      };
-      txt_->pool().run(threads, [&](int lane) {
-        for (size_t b0, b1; grab(b0, b1);) run_batch(txt_lanes_[size_t(lane)].get(), b0, b1);
-      });
-    } else {
-      for (size_t b0 = 0; b0 < n; b0 += text_batch_) run_batch(txt_ ? &*txt_ : nullptr, b0, std::min(n, b0 + text_batch_));
-    }
-    t_.text_tower = ms_since(t0);
-    return encs;
+    return encode_texts_impl(texts, keep_hidden, /*report_progress=*/true);
   }
 
   /// Scores cached encodings: logits of image i against every text, (texts.size(), n_out).
@@ -295,7 +266,7 @@ class TryOnSession {
     TryOnTimings keep;
     const ImageEncoding ie = encode_image(img);
     keep = t_;
-    const auto te = encode_texts({text});
+    const auto te = encode_texts_impl({text}, false, false);
     keep.tokenize = t_.tokenize;
     keep.text_tower = t_.text_tower;
     const auto t0 = now();
@@ -327,25 +298,30 @@ class TryOnSession {
   std::vector<RankedItem> rank_images(const std::vector<Image>& images, const std::string& text, size_t top_k = 0,
                                       size_t batch = 8) {
     TAILOR_CHECK(!images.empty(), ErrorCode::invalid_argument, "no images to rank", "");
-    const auto te = encode_texts({text});
-    TryOnTimings keep = t_;
-    keep.preprocess = keep.image_tower = keep.head = 0;
-    const FusionHead& h = m_->head();
-    std::vector<float> logits(images.size() * size_t(h.n_out()));
-    for (size_t b0 = 0; b0 < images.size(); b0 += std::max<size_t>(1, batch)) {
-      const size_t b1 = std::min(images.size(), b0 + std::max<size_t>(1, batch));
-      const auto ies = encode_images(std::vector<Image>(images.begin() + long(b0), images.begin() + long(b1)));
-      keep.preprocess += t_.preprocess;
-      keep.image_tower += t_.image_tower;
+    return rank_images_impl(images.size(), text, top_k, batch, [&](size_t i, std::optional<Image>&) { return &images[i]; });
+  }
+
+  /// Photo i of a source of `count` photos, or std::nullopt to leave it out of the ranking
+  /// (say, a file that does not decode).
+  using ImageSource = std::function<std::optional<Image>(size_t i)>;
+
+  /// rank_images() over photos loaded on demand: `load` is called once per index, in order,
+  /// and at most `batch` decoded photos are held at a time, so a folder of any size ranks in
+  /// bounded memory. The calls to `load` are timed as "decode". Items' `index` is the
+  /// source's; photos left out are not ranked (empty when every photo was left out).
+  std::vector<RankedItem> rank_images(size_t count, const ImageSource& load, const std::string& text, size_t top_k = 0,
+                                      size_t batch = 8) {
+    TAILOR_CHECK(count > 0, ErrorCode::invalid_argument, "no images to rank", "");
+    TAILOR_CHECK(bool(load), ErrorCode::invalid_argument, "rank_images: no image source", "pass a function that loads photo i");
+    double decode_ms = 0;
+    auto r = rank_images_impl(count, text, top_k, batch, [&](size_t i, std::optional<Image>& slot) -> const Image* {
       const auto t0 = now();
-      for (size_t i = b0; i < b1; ++i) {
-        const auto l = score_features(ies[i - b0], te);
-        std::copy(l.begin(), l.end(), logits.begin() + long(i * size_t(h.n_out())));
-      }
-      keep.head += t_.head + ms_since(t0);
-    }
-    t_ = keep;
-    return ranked(logits, images.size(), top_k);
+      slot = load(i);
+      decode_ms += ms_since(t0);
+      return slot ? &*slot : nullptr;
+    });
+    t_.decode = decode_ms;
+    return r;
   }
 
   /// Why the pair scores what it does: a map over the image and a contribution per token.
@@ -353,7 +329,7 @@ class TryOnSession {
     const FusionHead& h = m_->head();
     const FusionHeadConfig& hc = m_->head_config();
     const ImageEncoding ie = encode_image(img, /*keep_feature_map=*/true);
-    const auto te = encode_texts({text}, /*keep_hidden=*/true);
+    const auto te = encode_texts_impl({text}, /*keep_hidden=*/true, false);
     const auto logits = score_features(ie, te);
     Explanation ex;
     ex.output = int64_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
@@ -386,6 +362,107 @@ class TryOnSession {
   BertOutput text_forward(BertSession* s, const std::vector<BertSequence>& seqs) {
     if (s) return s->forward(seqs);
     return to_host_output(gpu_txt_->forward(token_views(seqs), full_request(m_->text_config())), seqs);
+  }
+
+  /// encode_texts(), reporting to progress_ when asked (rank's texts; not score's one).
+  std::vector<TextEncoding> encode_texts_impl(const std::vector<std::string>& texts, bool keep_hidden,
+                                             bool report_progress) {
+    TAILOR_CHECK(!texts.empty(), ErrorCode::invalid_argument, "no texts to encode", "pass at least one text");
+    auto t0 = now();
+    std::vector<TextEncoding> encs(texts.size());
+    for (size_t i = 0; i < texts.size(); ++i) encs[i].tokens = m_->tokenizer().encode(texts[i]);
+    t_.tokenize = ms_since(t0);
+    t0 = now();
+    auto run_batch = [&](BertSession* s, size_t b0, size_t b1) {
+      std::vector<Encoding> batch;
+      for (size_t i = b0; i < b1; ++i) batch.push_back(encs[i].tokens);
+      text_features(s, sequence_views(batch), encs.data() + b0, keep_hidden);
+    };
+    const size_t n = texts.size();
+    const bool report = progress_ && report_progress;
+    const int threads = txt_ ? txt_->pool().size() : 1;
+    const size_t lanes = size_t(std::max(1, threads));
+    const size_t min_chunk = std::min<size_t>(text_batch_, kMinLaneBatch);
+    if (threads > 1 && n >= 2 * lanes * min_chunk) {
+      // Enough texts to go round: each thread runs whole batches on its own one-thread
+      // session (no fork-join per op, no thread idle at an op's tail). A thread takes
+      // text_batch_ texts at a time until fewer than 2 x threads full batches are left, then
+      // a share of what is left (at least kMinLaneBatch), so the threads finish together
+      // instead of one waiting out the other's last full batch. Every row of a batch is
+      // computed the same way whatever else is in it, so the same bits as one session.
+      while (txt_lanes_.size() < lanes) txt_lanes_.push_back(std::make_unique<BertSession>(*m_->text_, 1));
+      std::mutex mu;
+      size_t next = 0, done = 0;
+      auto grab = [&](size_t& b0, size_t& b1, size_t finished) {
+        const std::lock_guard<std::mutex> lock(mu);
+        if (finished > 0 && report) progress_(done += finished, n);
+        const size_t left = n - next;
+        if (left == 0) return false;
+        const size_t share = (left + 2 * lanes - 1) / (2 * lanes);
+        b0 = next;
+        b1 = next + std::min(left, std::clamp(share, min_chunk, text_batch_));
+        next = b1;
+        return true;
+      };
+      txt_->pool().run(threads, [&](int lane) {
+        size_t b0 = 0, b1 = 0;
+        while (grab(b0, b1, b1 - b0)) run_batch(txt_lanes_[size_t(lane)].get(), b0, b1);
+      });
+    } else {
+      for (size_t b0 = 0; b0 < n; b0 += text_batch_) {
+        const size_t b1 = std::min(n, b0 + text_batch_);
+        run_batch(txt_ ? &*txt_ : nullptr, b0, b1);
+        if (report) progress_(b1, n);
+      }
+    }
+    t_.text_tower = ms_since(t0);
+    return encs;
+  }
+
+  /// rank_images' loop: get(i, slot) gives photo i (held in slot if it loads it), or null to
+  /// leave it out; `batch` at a time through the image tower, then dropped.
+  template <class Get>
+  std::vector<RankedItem> rank_images_impl(size_t count, const std::string& text, size_t top_k, size_t batch, Get&& get) {
+    batch = std::max<size_t>(1, batch);
+    const auto te = encode_texts_impl({text}, false, false);
+    TryOnTimings keep = t_;
+    keep.preprocess = keep.image_tower = keep.head = 0;
+    const size_t n_out = size_t(m_->head().n_out());
+    std::vector<float> logits;
+    std::vector<size_t> index;  // the source's index of each scored photo
+    std::vector<std::optional<Image>> slots(batch);
+    std::vector<const Image*> ptrs;
+    for (size_t b0 = 0; b0 < count; b0 += batch) {
+      const size_t b1 = std::min(count, b0 + batch);
+      ptrs.clear();
+      for (size_t i = b0; i < b1; ++i) {
+        std::optional<Image>& slot = slots[i - b0];
+        slot.reset();
+        if (const Image* img = get(i, slot)) {
+          ptrs.push_back(img);
+          index.push_back(i);
+        }
+      }
+      if (ptrs.empty()) {
+        if (progress_) progress_(b1, count);
+        continue;
+      }
+      const auto ies = encode_images(ptrs);
+      keep.preprocess += t_.preprocess;
+      keep.image_tower += t_.image_tower;
+      const auto t0 = now();
+      for (const ImageEncoding& ie : ies) {
+        const auto l = score_features(ie, te);
+        logits.insert(logits.end(), l.begin(), l.begin() + long(n_out));
+      }
+      keep.head += t_.head + ms_since(t0);
+      if (progress_) progress_(b1, count);
+    }
+    for (auto& slot : slots) slot.reset();
+    t_ = keep;
+    auto r = ranked(logits, index.size(), top_k);
+    for (RankedItem& item : r) item.index = index[item.index];
+    return r;
   }
 
   /// Fills encs[i].feature (and .hidden) for a batch of sequences.
@@ -589,6 +666,7 @@ class TryOnSession {
   std::optional<cuda::BertSession> gpu_txt_;
   std::unique_ptr<ThreadPool> head_pool_;  // the head's small GEMMs
   TryOnTimings t_;
+  Progress progress_;
   size_t text_batch_ = 32;
   // The smallest batch a thread takes when the texts are shared out at the end (encode_texts):
   // ~70 rows of short texts, still whole register tiles for the GEMM.
