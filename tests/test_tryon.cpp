@@ -56,6 +56,8 @@ TEST_CASE("score, rank, rank_images and cached features agree") {
     const TryOnTimings& t = s.timings();
     CHECK(t.image_tower > 0);
     CHECK(t.text_tower > 0);
+    CHECK_FALSE(t.overlapped);
+    CHECK(t.total >= t.text_tower + t.image_tower);
   }
 }
 
@@ -177,6 +179,14 @@ TEST_CASE("rank on several threads: batches run one per thread, same bits as one
         if (want.empty()) want = got;
         CHECK(got == want);  // bit for bit, same order
         CHECK_FALSE(overlapped);
+        // With texts enough for every thread, the image tower ran on one of them beside the
+        // text tower (same bits as on all threads): its stretch holds the image tower's.
+        const TryOnTimings& t = s.timings();
+        CHECK(t.overlapped == (threads == 2 || (threads == 3 && batch == 2)));
+        CHECK(t.image_tower > 0);
+        CHECK(t.total >= t.text_tower + t.tokenize);
+        if (t.overlapped) CHECK(t.text_tower >= t.preprocess + t.image_tower);
+        else CHECK(t.total >= t.preprocess + t.image_tower + t.tokenize + t.text_tower);
         REQUIRE(done.size() >= (texts.size() + batch - 1) / batch);
         CHECK(std::is_sorted(done.begin(), done.end()));
         CHECK(done.front() > 0);

@@ -50,7 +50,19 @@ Common common_options(tailor::cli::Args& a) {
 std::string timings_json(const tailor::TryOnTimings& t) {
   return std::string("{\"decode\":") + json_float(t.decode) + ",\"preprocess\":" + json_float(t.preprocess) +
          ",\"image_tower\":" + json_float(t.image_tower) + ",\"tokenize\":" + json_float(t.tokenize) +
-         ",\"text_tower\":" + json_float(t.text_tower) + ",\"head\":" + json_float(t.head) + "}";
+         ",\"text_tower\":" + json_float(t.text_tower) + ",\"head\":" + json_float(t.head) +
+         ",\"total\":" + json_float(t.total) + "}";
+}
+
+/// The per-stage line: t.total is the whole work, decoding included (see TryOnTimings).
+std::string timings_line(const tailor::TryOnTimings& t) {
+  char buf[320];
+  std::snprintf(buf, sizeof buf,
+                "timings (ms) decode %.2f  preprocess %.2f  image_tower %.2f  tokenize %.3f  text_tower %.2f  head %.3f"
+                "  total %.2f%s",
+                t.decode, t.preprocess, t.image_tower, t.tokenize, t.text_tower, t.head, t.total,
+                t.overlapped ? " (image tower on one thread beside the text tower)" : "");
+  return buf;
 }
 
 std::string what_tokens_mean(const tailor::Explanation& ex) {
@@ -85,6 +97,7 @@ int run_score(int argc, char** argv) {
   const tailor::Score r = s.score(img, *text);
   tailor::TryOnTimings t = s.timings();
   t.decode = decode_ms;
+  t.total += decode_ms;
 
   tailor::Explanation ex;
   if (explain) {
@@ -129,8 +142,7 @@ int run_score(int argc, char** argv) {
     for (const auto& p : model.untrained()) parts += (parts.empty() ? "" : ", ") + p;
     std::printf("untrained    %s (random weights: the score means nothing yet)\n", parts.c_str());
   }
-  std::printf("timings (ms) decode %.2f  preprocess %.2f  image_tower %.2f  tokenize %.3f  text_tower %.2f  head %.3f\n",
-              t.decode, t.preprocess, t.image_tower, t.tokenize, t.text_tower, t.head);
+  std::printf("%s\n", timings_line(t).c_str());
   if (explain) {
     std::printf("heatmap      %s (%s, %lldx%lld grid over the centre crop the network saw)\n", explain->c_str(),
                 ex.image_method == "cam" ? "exact class-activation map: each cell's share of the image part of the logit"
@@ -226,6 +238,7 @@ int run_rank(int argc, char** argv) {
   progress.clear();
   tailor::TryOnTimings t = s.timings();
   t.decode = decode_ms;
+  if (by_image) t.total += decode_ms;  // (a folder's photos are decoded inside rank_images)
   warn_untrained(model);
   if (as_json) {
     for (size_t i = 0; i < ranked.size(); ++i) {
@@ -244,10 +257,7 @@ int run_rank(int argc, char** argv) {
   for (size_t i = 0; i < ranked.size(); ++i)
     std::printf("%-5zu %-13s %-12s %s\n", i + 1, json_float(ranked[i].logit).c_str(),
                 json_float(ranked[i].probability).c_str(), names[ranked[i].index].c_str());
-  std::printf("%zu %s ranked; timings (ms) decode %.2f  preprocess %.2f  image_tower %.2f  tokenize %.3f  "
-              "text_tower %.2f  head %.3f\n",
-              names.size() - skipped, by_image ? "texts" : "images", t.decode, t.preprocess, t.image_tower, t.tokenize,
-              t.text_tower, t.head);
+  std::printf("%zu %s ranked; %s\n", names.size() - skipped, by_image ? "texts" : "images", timings_line(t).c_str());
   return 0;
 }
 

@@ -182,6 +182,9 @@ class ResNet50 {
 
   /// A new per-thread session (Options::threads threads, 0 = default_threads()).
   ResNetSession session() const { return ResNetSession(*this, opt_.threads); }
+  /// A session whose ThreadPool has `threads` threads (0: default_threads()): e.g. a
+  /// one-thread session running beside other work. The results do not depend on it.
+  ResNetSession session(int threads) const { return ResNetSession(*this, threads); }
 
   const ResNetConfig& config() const noexcept { return cfg_; }
   /// The transform the weights expect (the bundle's tailor.preprocess, or the ImageNet default).

@@ -47,6 +47,11 @@ namespace tailor {
 /// Milliseconds per stage of the last call on a session.
 struct TryOnTimings {
   double decode = 0, preprocess = 0, image_tower = 0, tokenize = 0, text_tower = 0, head = 0;
+  /// The call's wall time after decoding. The stages add up to it, except where they overlap:
+  /// rank() on several threads runs the preprocess and image tower on one thread beside the
+  /// text tower (`overlapped`), whose time then spans both.
+  double total = 0;
+  bool overlapped = false;
 };
 
 /// One (image, text) score.
@@ -215,15 +220,22 @@ class TryOnSession {
     return encode_images(ptrs, keep_feature_map);
   }
   std::vector<ImageEncoding> encode_images(const std::vector<const Image*>& imgs, bool keep_feature_map = false) {
+    return encode_images_on(img_ ? &*img_ : nullptr, imgs, keep_feature_map, t_);
+  }
+
+ private:
+  /// encode_images() on the CPU session s (null: the GPU), timed into t.
+  std::vector<ImageEncoding> encode_images_on(ResNetSession* s, const std::vector<const Image*>& imgs,
+                                              bool keep_feature_map, TryOnTimings& t) {
     TAILOR_CHECK(!imgs.empty(), ErrorCode::invalid_argument, "no images to encode", "pass at least one image");
     const Preprocess& pre = m_->preprocess();
     auto t0 = now();
     std::vector<float> x(imgs.size() * pre.output_size());
     for (size_t i = 0; i < imgs.size(); ++i) pre.run(*imgs[i], x.data() + i * pre.output_size());
-    t_.preprocess = ms_since(t0);
+    t.preprocess = ms_since(t0);
     t0 = now();
-    const ResNetOutput out = image_forward(x.data(), int64_t(imgs.size()), pre.crop, pre.crop, keep_feature_map);
-    t_.image_tower = ms_since(t0);
+    const ResNetOutput out = image_forward(s, x.data(), int64_t(imgs.size()), pre.crop, pre.crop, keep_feature_map);
+    t.image_tower = ms_since(t0);
     t0 = now();
     std::vector<ImageEncoding> encs(imgs.size());
     const FusionHead& h = m_->head();
@@ -242,10 +254,11 @@ class TryOnSession {
         e.feature_map.assign(out.feature_map.begin() + long(i * cell), out.feature_map.begin() + long((i + 1) * cell));
       }
     }
-    t_.head = ms_since(t0);
+    t.head = ms_since(t0);
     return encs;
   }
 
+ public:
   /// Texts -> tokenizer -> text tower (batched) -> features.
   std::vector<TextEncoding> encode_texts(const std::vector<std::string>& texts, bool keep_hidden = false) {
     return encode_texts_impl(texts, keep_hidden, /*report_progress=*/true);
@@ -263,9 +276,11 @@ class TryOnSession {
 
   /// The score of one (image, text) pair.
   Score score(const Image& img, const std::string& text) {
+    const auto start = now();
     TryOnTimings keep;
     const ImageEncoding ie = encode_image(img);
     keep = t_;
+    keep.overlapped = false;
     const auto te = encode_texts_impl({text}, false, false);
     keep.tokenize = t_.tokenize;
     keep.text_tower = t_.text_tower;
@@ -273,6 +288,7 @@ class TryOnSession {
     Score s = make_score(score_features(ie, te).data());
     keep.head += ms_since(t0);
     keep.decode = t_.decode;
+    keep.total = ms_since(start);
     t_ = keep;
     return s;
   }
@@ -280,15 +296,33 @@ class TryOnSession {
   /// The best `top_k` of `texts` for one image (all of them when top_k is 0), best first by
   /// the first output's logit. The image tower runs once.
   std::vector<RankedItem> rank(const Image& img, const std::vector<std::string>& texts, size_t top_k = 0) {
-    const ImageEncoding ie = encode_image(img);
-    TryOnTimings keep = t_;
-    const auto te = encode_texts(texts);
+    const auto start = now();
+    TryOnTimings keep;
+    ImageEncoding ie;
+    std::vector<TextEncoding> te;
+    if (img_ && text_lanes(texts.size()) > 1) {
+      // Texts enough for every thread: one of them runs the photo through the image tower on
+      // its own one-thread session first (a batch-1 ResNet splits poorly over threads), then
+      // joins the others on the texts. The same bits as the image tower on all threads.
+      if (!img_lane_) img_lane_.emplace(m_->image_->session(1));
+      te = encode_texts_impl(texts, false, true, [&] {
+        ie = std::move(encode_images_on(&*img_lane_, std::vector<const Image*>{&img}, false, keep)[0]);
+      });
+      keep.overlapped = true;
+    } else {
+      ie = encode_image(img);
+      keep = t_;
+      keep.overlapped = false;
+      te = encode_texts(texts);
+    }
+    keep.decode = t_.decode;
     keep.tokenize = t_.tokenize;
     keep.text_tower = t_.text_tower;
     const auto t0 = now();
     const auto logits = score_features(ie, te);
     auto r = ranked(logits, texts.size(), top_k);
     keep.head += ms_since(t0);
+    keep.total = ms_since(start);
     t_ = keep;
     return r;
   }
@@ -354,8 +388,8 @@ class TryOnSession {
   }
 
   /// The image tower on the model's device: x (N, 3, H, W) normalized.
-  ResNetOutput image_forward(const float* x, int64_t n, int64_t h, int64_t w, bool keep_feature_map) {
-    if (img_) return img_->forward(x, n, h, w, keep_feature_map);
+  ResNetOutput image_forward(ResNetSession* s, const float* x, int64_t n, int64_t h, int64_t w, bool keep_feature_map) {
+    if (s) return s->forward(x, n, h, w, keep_feature_map);
     return to_host_output(gpu_img_->forward(x, n, h, w, /*logits=*/true, keep_feature_map));
   }
   /// The text tower on the model's device, in BertSession::forward's layout.
@@ -365,8 +399,18 @@ class TryOnSession {
   }
 
   /// encode_texts(), reporting to progress_ when asked (rank's texts; not score's one).
+  /// How many threads encode_texts() runs n texts on as one-thread lanes: the pool's threads
+  /// when there are at least 2 x threads x the smallest batch a lane takes, else 1 (the threads
+  /// then split each op).
+  size_t text_lanes(size_t n) {
+    const int threads = txt_ ? txt_->pool().size() : 1;
+    const size_t min_chunk = std::min<size_t>(text_batch_, kMinLaneBatch);
+    return threads > 1 && n >= 2 * size_t(threads) * min_chunk ? size_t(threads) : 1;
+  }
+
+  /// beside: run by one of the lanes before it takes texts (text_lanes(n) > 1 only).
   std::vector<TextEncoding> encode_texts_impl(const std::vector<std::string>& texts, bool keep_hidden,
-                                             bool report_progress) {
+                                             bool report_progress, const std::function<void()>& beside = {}) {
     TAILOR_CHECK(!texts.empty(), ErrorCode::invalid_argument, "no texts to encode", "pass at least one text");
     auto t0 = now();
     std::vector<TextEncoding> encs(texts.size());
@@ -380,10 +424,9 @@ class TryOnSession {
     };
     const size_t n = texts.size();
     const bool report = progress_ && report_progress;
-    const int threads = txt_ ? txt_->pool().size() : 1;
-    const size_t lanes = size_t(std::max(1, threads));
+    const size_t lanes = text_lanes(n);
     const size_t min_chunk = std::min<size_t>(text_batch_, kMinLaneBatch);
-    if (threads > 1 && n >= 2 * lanes * min_chunk) {
+    if (lanes > 1) {
       // Enough texts to go round: each thread runs whole batches on its own one-thread
       // session (no fork-join per op, no thread idle at an op's tail). A thread takes
       // text_batch_ texts at a time until fewer than 2 x threads full batches are left, then
@@ -404,11 +447,13 @@ class TryOnSession {
         next = b1;
         return true;
       };
-      txt_->pool().run(threads, [&](int lane) {
+      txt_->pool().run(int(lanes), [&](int lane) {
+        if (lane == 0 && beside) beside();
         size_t b0 = 0, b1 = 0;
         while (grab(b0, b1, b1 - b0)) run_batch(txt_lanes_[size_t(lane)].get(), b0, b1);
       });
     } else {
+      TAILOR_CHECK(!beside, ErrorCode::internal, "encode_texts: a task beside one lane", "");
       for (size_t b0 = 0; b0 < n; b0 += text_batch_) {
         const size_t b1 = std::min(n, b0 + text_batch_);
         run_batch(txt_ ? &*txt_ : nullptr, b0, b1);
@@ -423,10 +468,12 @@ class TryOnSession {
   /// leave it out; `batch` at a time through the image tower, then dropped.
   template <class Get>
   std::vector<RankedItem> rank_images_impl(size_t count, const std::string& text, size_t top_k, size_t batch, Get&& get) {
+    const auto start = now();
     batch = std::max<size_t>(1, batch);
     const auto te = encode_texts_impl({text}, false, false);
     TryOnTimings keep = t_;
     keep.preprocess = keep.image_tower = keep.head = 0;
+    keep.overlapped = false;
     const size_t n_out = size_t(m_->head().n_out());
     std::vector<float> logits;
     std::vector<size_t> index;  // the source's index of each scored photo
@@ -459,6 +506,7 @@ class TryOnSession {
       if (progress_) progress_(b1, count);
     }
     for (auto& slot : slots) slot.reset();
+    keep.total = ms_since(start);
     t_ = keep;
     auto r = ranked(logits, index.size(), top_k);
     for (RankedItem& item : r) item.index = index[item.index];
@@ -589,7 +637,7 @@ class TryOnSession {
           for (int64_t y = y0; y < y1; ++y)
             for (int64_t xx = x0; xx < x1; ++xx) xi[size_t(c) * size_t(S * S) + size_t(y * S + xx)] = 0.f;
       }
-      const ResNetOutput out = image_forward(x.data(), n, S, S, false);
+      const ResNetOutput out = image_forward(img_ ? &*img_ : nullptr, x.data(), n, S, S, false);
       for (int64_t k = 0; k < n; ++k) {
         const float* f = logits ? out.logits.data() + k * out.num_classes : out.pooled.data() + k * out.feature_dim;
         std::vector<float> part(static_cast<size_t>(h.first_width()));
@@ -661,6 +709,7 @@ class TryOnSession {
   const TryOn* m_;
   std::optional<ResNetSession> img_;  // CPU towers, or
   std::optional<BertSession> txt_;
+  std::optional<ResNetSession> img_lane_;  // one-thread, for rank's image tower beside the texts (made on first use)
   std::vector<std::unique_ptr<BertSession>> txt_lanes_;  // one-thread sessions, made on first use (encode_texts)
   std::optional<cuda::ResNetSession> gpu_img_;  // GPU towers
   std::optional<cuda::BertSession> gpu_txt_;
