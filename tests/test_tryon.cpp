@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <map>
 #include <random>
 #include <thread>
 
@@ -146,7 +147,8 @@ TEST_CASE("rank on several threads: batches run one per thread, same bits as one
                                         {"n_out", 1}});
   const Bundle b = Bundle::from_memory(bytes.data(), bytes.size(), "tiny-tryon");
   std::vector<std::string> texts;
-  for (int i = 0; i < 40; ++i) texts.push_back(kTexts[size_t(i) % kTexts.size()] + std::string(size_t(i % 4), '!'));
+  // 40 distinct texts (identical ones would go through the tower once).
+  for (int i = 0; i < 40; ++i) texts.push_back(kTexts[size_t(i) % kTexts.size()] + std::string(size_t(i) / 6, '!'));
   const Image img = random_image(80, 72, 7);
   std::vector<std::pair<size_t, float>> want;
   for (int threads : {1, 2, 3}) {
@@ -194,6 +196,44 @@ TEST_CASE("rank on several threads: batches run one per thread, same bits as one
       }
       s.set_progress({});
     }
+  }
+}
+
+TEST_CASE("rank runs identical texts once and gives them the same scores") {
+  const std::string bytes = tiny_tryon({{"fusion", "concat_mlp"}, {"image_feature", "pooled"}, {"text_feature", "mean"},
+                                        {"n_out", 1}, {"mlp_hidden", 8}});
+  const Bundle b = Bundle::from_memory(bytes.data(), bytes.size(), "tiny-tryon");
+  std::vector<std::string> distinct, texts;
+  for (int i = 0; i < 36; ++i) distinct.push_back(kTexts[size_t(i) % kTexts.size()] + std::string(size_t(i) / 6, '!'));
+  // Each distinct text, then every third again, shuffled in.
+  texts = distinct;
+  for (size_t i = 0; i < distinct.size(); i += 3) texts.insert(texts.begin() + long(i * 7 % texts.size()), distinct[i]);
+  const Image img = random_image(70, 90, 5);
+  for (int threads : {1, 2}) {
+    CAPTURE(threads);
+    Options opt;
+    opt.threads = threads;
+    const TryOn model(b, opt);
+    TryOnSession s = model.session();
+    s.set_text_batch_size(8);
+    std::map<std::string, float> want;
+    for (const auto& r : s.rank(img, distinct)) want[distinct[r.index]] = r.logit;
+    size_t last_done = 0, total = 0, calls = 0;
+    s.set_progress([&](size_t done, size_t all) {
+      last_done = done;
+      total = all;
+      ++calls;
+    });
+    const auto got = s.rank(img, texts);
+    REQUIRE(got.size() == texts.size());
+    for (const auto& r : got) CHECK(r.logit == want.at(texts[r.index]));  // bit for bit
+    CHECK(total == texts.size());
+    CHECK(last_done == texts.size());
+    if (threads == 1) CHECK(calls == (distinct.size() + 7) / 8);  // batches of the 36 distinct texts, not of 48
+    // Encodings: a repeated text gets its twin's features.
+    const auto enc = s.encode_texts({distinct[1], distinct[2], distinct[1]});
+    CHECK(enc[0].feature == enc[2].feature);
+    CHECK(enc[0].feature != enc[1].feature);
   }
 }
 

@@ -26,6 +26,7 @@
 #include <numeric>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "tailor/core/error.hpp"
@@ -305,10 +306,12 @@ class TryOnSession {
       // its own one-thread session first (a batch-1 ResNet splits poorly over threads), then
       // joins the others on the texts. The same bits as the image tower on all threads.
       if (!img_lane_) img_lane_.emplace(m_->image_->session(1));
-      te = encode_texts_impl(texts, false, true, [&] {
-        ie = std::move(encode_images_on(&*img_lane_, std::vector<const Image*>{&img}, false, keep)[0]);
-      });
-      keep.overlapped = true;
+      bool overlapped = false;  // false when the distinct texts are too few for the lanes
+      te = encode_texts_impl(
+          texts, false, true,
+          [&] { ie = std::move(encode_images_on(&*img_lane_, std::vector<const Image*>{&img}, false, keep)[0]); },
+          &overlapped);
+      keep.overlapped = overlapped;
     } else {
       ie = encode_image(img);
       keep = t_;
@@ -408,21 +411,57 @@ class TryOnSession {
     return threads > 1 && n >= 2 * size_t(threads) * min_chunk ? size_t(threads) : 1;
   }
 
-  /// beside: run by one of the lanes before it takes texts (text_lanes(n) > 1 only).
+  /// beside: run before the texts, by one of the lanes when the texts run on lanes (then
+  /// *beside_overlapped is set true). Identical texts (the same tokens) go through the tower
+  /// once and share the features: a catalog that repeats a description pays for it once.
   std::vector<TextEncoding> encode_texts_impl(const std::vector<std::string>& texts, bool keep_hidden,
-                                             bool report_progress, const std::function<void()>& beside = {}) {
+                                             bool report_progress, const std::function<void()>& beside = {},
+                                             bool* beside_overlapped = nullptr) {
     TAILOR_CHECK(!texts.empty(), ErrorCode::invalid_argument, "no texts to encode", "pass at least one text");
     auto t0 = now();
     std::vector<TextEncoding> encs(texts.size());
     for (size_t i = 0; i < texts.size(); ++i) encs[i].tokens = m_->tokenizer().encode(texts[i]);
+    // order: the first text of each distinct token sequence; weight: how many texts it stands
+    // for (progress counts texts); first[i]: the text whose features text i takes.
+    std::vector<size_t> order, weight, first(texts.size());
+    {
+      std::unordered_map<std::string, size_t> seen;
+      std::string key;
+      for (size_t i = 0; i < texts.size(); ++i) {
+        const Encoding& e = encs[i].tokens;
+        key.clear();
+        for (const std::vector<int32_t>* v : {&e.ids, &e.type_ids, &e.attention_mask}) {
+          const size_t len = v->size();
+          key.append(reinterpret_cast<const char*>(&len), sizeof len);
+          key.append(reinterpret_cast<const char*>(v->data()), len * sizeof(int32_t));
+        }
+        const auto [it, fresh] = seen.emplace(key, order.size());
+        if (fresh) {
+          order.push_back(i);
+          weight.push_back(0);
+        }
+        first[i] = order[it->second];
+        ++weight[it->second];
+      }
+    }
     t_.tokenize = ms_since(t0);
     t0 = now();
-    auto run_batch = [&](BertSession* s, size_t b0, size_t b1) {
+    auto run_batch = [&](BertSession* s, size_t b0, size_t b1) {  // positions [b0, b1) of order
       std::vector<Encoding> batch;
-      for (size_t i = b0; i < b1; ++i) batch.push_back(encs[i].tokens);
-      text_features(s, sequence_views(batch), encs.data() + b0, keep_hidden);
+      for (size_t i = b0; i < b1; ++i) batch.push_back(encs[order[i]].tokens);
+      std::vector<TextEncoding> out(b1 - b0);
+      text_features(s, sequence_views(batch), out.data(), keep_hidden);
+      for (size_t i = b0; i < b1; ++i) {
+        encs[order[i]].feature = std::move(out[i - b0].feature);
+        encs[order[i]].hidden = std::move(out[i - b0].hidden);
+      }
     };
-    const size_t n = texts.size();
+    auto texts_in = [&](size_t b0, size_t b1) {
+      size_t c = 0;
+      for (size_t i = b0; i < b1; ++i) c += weight[i];
+      return c;
+    };
+    const size_t n = order.size();
     const bool report = progress_ && report_progress;
     const size_t lanes = text_lanes(n);
     const size_t min_chunk = std::min<size_t>(text_batch_, kMinLaneBatch);
@@ -436,9 +475,9 @@ class TryOnSession {
       while (txt_lanes_.size() < lanes) txt_lanes_.push_back(std::make_unique<BertSession>(*m_->text_, 1));
       std::mutex mu;
       size_t next = 0, done = 0;
-      auto grab = [&](size_t& b0, size_t& b1, size_t finished) {
+      auto grab = [&](size_t& b0, size_t& b1, bool finished) {
         const std::lock_guard<std::mutex> lock(mu);
-        if (finished > 0 && report) progress_(done += finished, n);
+        if (finished && report) progress_(done += texts_in(b0, b1), texts.size());
         const size_t left = n - next;
         if (left == 0) return false;
         const size_t share = (left + 2 * lanes - 1) / (2 * lanes);
@@ -447,19 +486,26 @@ class TryOnSession {
         next = b1;
         return true;
       };
+      if (beside && beside_overlapped) *beside_overlapped = true;
       txt_->pool().run(int(lanes), [&](int lane) {
         if (lane == 0 && beside) beside();
         size_t b0 = 0, b1 = 0;
-        while (grab(b0, b1, b1 - b0)) run_batch(txt_lanes_[size_t(lane)].get(), b0, b1);
+        for (bool finished = false; grab(b0, b1, finished); finished = true)
+          run_batch(txt_lanes_[size_t(lane)].get(), b0, b1);
       });
     } else {
-      TAILOR_CHECK(!beside, ErrorCode::internal, "encode_texts: a task beside one lane", "");
-      for (size_t b0 = 0; b0 < n; b0 += text_batch_) {
+      if (beside) beside();
+      for (size_t b0 = 0, done = 0; b0 < n; b0 += text_batch_) {
         const size_t b1 = std::min(n, b0 + text_batch_);
         run_batch(txt_ ? &*txt_ : nullptr, b0, b1);
-        if (report) progress_(b1, n);
+        if (report) progress_(done += texts_in(b0, b1), texts.size());
       }
     }
+    for (size_t i = 0; i < texts.size(); ++i)
+      if (first[i] != i) {
+        encs[i].feature = encs[first[i]].feature;
+        encs[i].hidden = encs[first[i]].hidden;
+      }
     t_.text_tower = ms_since(t0);
     return encs;
   }
