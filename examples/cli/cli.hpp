@@ -151,8 +151,6 @@ class Args {
   std::vector<std::pair<std::string, std::string>> doc_, pos_doc_;
 };
 
-/// The lines of a text file's contents, without their "\n" or "\r\n"; a final line break
-/// ends the last line rather than starting an empty one.
 /// "done / total what" on stderr while a long run goes on, when stderr is a terminal: from
 /// its first second on, at most 4 times a second, erased when the run ends (so pipes and logs
 /// get none of it). Call clear() before printing anything else.
@@ -186,6 +184,8 @@ class ProgressLine {
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now(), last_{};
 };
 
+/// The lines of a text file's contents, without their "\n" or "\r\n"; a final line break
+/// ends the last line rather than starting an empty one.
 inline std::vector<std::string> split_lines(const std::string& text) {
   std::vector<std::string> out;
   size_t start = 0;

@@ -401,7 +401,6 @@ class TryOnSession {
     return to_host_output(gpu_txt_->forward(token_views(seqs), full_request(m_->text_config())), seqs);
   }
 
-  /// encode_texts(), reporting to progress_ when asked (rank's texts; not score's one).
   /// How many threads encode_texts() runs n texts on as one-thread lanes: the pool's threads
   /// when there are at least 2 x threads x the smallest batch a lane takes, else 1 (the threads
   /// then split each op).
@@ -411,6 +410,7 @@ class TryOnSession {
     return threads > 1 && n >= 2 * size_t(threads) * min_chunk ? size_t(threads) : 1;
   }
 
+  /// encode_texts(), reporting to progress_ when asked (rank's texts; not score's one).
   /// beside: run before the texts, by one of the lanes when the texts run on lanes (then
   /// *beside_overlapped is set true). Identical texts (the same tokens) go through the tower
   /// once and share the features: a catalog that repeats a description pays for it once.
@@ -536,19 +536,17 @@ class TryOnSession {
           index.push_back(i);
         }
       }
-      if (ptrs.empty()) {
-        if (progress_) progress_(b1, count);
-        continue;
+      if (!ptrs.empty()) {
+        const auto ies = encode_images(ptrs);
+        keep.preprocess += t_.preprocess;
+        keep.image_tower += t_.image_tower;
+        const auto t0 = now();
+        for (const ImageEncoding& ie : ies) {
+          const auto l = score_features(ie, te);
+          logits.insert(logits.end(), l.begin(), l.begin() + long(n_out));
+        }
+        keep.head += t_.head + ms_since(t0);
       }
-      const auto ies = encode_images(ptrs);
-      keep.preprocess += t_.preprocess;
-      keep.image_tower += t_.image_tower;
-      const auto t0 = now();
-      for (const ImageEncoding& ie : ies) {
-        const auto l = score_features(ie, te);
-        logits.insert(logits.end(), l.begin(), l.begin() + long(n_out));
-      }
-      keep.head += t_.head + ms_since(t0);
       if (progress_) progress_(b1, count);
     }
     for (auto& slot : slots) slot.reset();
