@@ -243,24 +243,24 @@ inline void gemm_micro_kernel(int64_t kc, const float* a, int64_t lda, const flo
   // kernel (one thread, BERT's products over 269 rows: QKV 1.04x, FFN-in + GELU 1.03x, the
   // others even).
   if (!load_c) prefetch_tile<MR, NR>(c, ldc, res, ldr);
-  // Spread the prefetch of the next weight panel's slice over this tile's k loop.
-  const int64_t pf_step = pf_lines > 0 ? std::max<int64_t>(1, kc / pf_lines) : kc + 1;
-  int64_t pf_count = pf_step;
+  // Spread the prefetch of the next weight panel's slice over this tile's k loop: the loop
+  // runs in chunks of >= 8 k, each chunk issuing its share of the lines, so the k loop itself
+  // has no branch but its own (a countdown tested every k cost 1.1-1.4x on BERT's products on
+  // Zen 3; see the git log).
   const char* pf_end = pf + pf_lines * 64;
-  for (int64_t k = 0; k < kc; ++k) {
-    V bv[NV];
-    if (--pf_count == 0) {
-      pf_count = pf_step;
-      if (pf < pf_end) {
-        _mm_prefetch(pf, _MM_HINT_T1);
-        pf += 64;
+  const int64_t step = pf_lines > 0 ? std::max<int64_t>(8, kc / pf_lines) : kc;
+  const int64_t per = pf_lines > 0 ? (pf_lines * step + kc - 1) / kc : 0;
+  for (int64_t k0 = 0; k0 < kc; k0 += step) {
+    for (int64_t i = 0; i < per && pf < pf_end; ++i, pf += 64) _mm_prefetch(pf, _MM_HINT_T1);
+    const int64_t k1 = std::min(kc, k0 + step);
+    for (int64_t k = k0; k < k1; ++k) {
+      V bv[NV];
+      for (int j = 0; j < NV; ++j) bv[j] = load(b + j * W);
+      b += NR;
+      for (int r = 0; r < MR; ++r) {
+        const V x = set1(ar[r][k]);
+        for (int j = 0; j < NV; ++j) acc[r][j] = fmadd(x, bv[j], acc[r][j]);
       }
-    }
-    for (int j = 0; j < NV; ++j) bv[j] = load(b + j * W);
-    b += NR;
-    for (int r = 0; r < MR; ++r) {
-      const V x = set1(ar[r][k]);
-      for (int j = 0; j < NV; ++j) acc[r][j] = fmadd(x, bv[j], acc[r][j]);
     }
   }
   if (bias) {
