@@ -30,13 +30,17 @@ inline ResNetOutput to_host_output(cuda::ResNetOutput&& g) {
   return r;
 }
 
+/// A BertSequence view of a tokenizer encoding (valid while the encoding lives).
+inline BertSequence sequence_view(const Encoding& e) {
+  return {e.ids.data(), e.type_ids.empty() ? nullptr : e.type_ids.data(),
+          e.attention_mask.empty() ? nullptr : e.attention_mask.data(), int64_t(e.ids.size())};
+}
+
 /// BertSequence views of tokenizer encodings (valid while the encodings live).
 inline std::vector<BertSequence> sequence_views(const std::vector<Encoding>& enc) {
   std::vector<BertSequence> v;
   v.reserve(enc.size());
-  for (const Encoding& e : enc)
-    v.push_back({e.ids.data(), e.type_ids.empty() ? nullptr : e.type_ids.data(),
-                 e.attention_mask.empty() ? nullptr : e.attention_mask.data(), int64_t(e.ids.size())});
+  for (const Encoding& e : enc) v.push_back(sequence_view(e));
   return v;
 }
 

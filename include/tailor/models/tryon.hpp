@@ -447,10 +447,11 @@ class TryOnSession {
     t_.tokenize = ms_since(t0);
     t0 = now();
     auto run_batch = [&](BertSession* s, size_t b0, size_t b1) {  // positions [b0, b1) of order
-      std::vector<Encoding> batch;
-      for (size_t i = b0; i < b1; ++i) batch.push_back(encs[order[i]].tokens);
+      std::vector<BertSequence> batch;  // views of the encodings, no copies
+      batch.reserve(b1 - b0);
+      for (size_t i = b0; i < b1; ++i) batch.push_back(sequence_view(encs[order[i]].tokens));
       std::vector<TextEncoding> out(b1 - b0);
-      text_features(s, sequence_views(batch), out.data(), keep_hidden);
+      text_features(s, batch, out.data(), keep_hidden);
       for (size_t i = b0; i < b1; ++i) {
         encs[order[i]].feature = std::move(out[i - b0].feature);
         encs[order[i]].hidden = std::move(out[i - b0].hidden);
