@@ -64,7 +64,7 @@ struct ConvTile {
 inline constexpr int64_t kPrefetchFloats = 1024;
 
 template <int MR>
-inline void conv_micro_kernel(const ConvTile& t) {
+TAILOR_ALIGN_HOT_LOOPS inline void conv_micro_kernel(const ConvTile& t) {
   using namespace simd;
   constexpr int W = kWidth, NV = kConvNR / kWidth;
   static_assert(kConvNR % kWidth == 0, "panel width must be whole vectors");

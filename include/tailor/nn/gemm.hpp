@@ -221,9 +221,10 @@ inline void apply_epilogue(float* c, int64_t ldc, int64_t m0, int64_t m1, int64_
 /// store). pf_lines cache lines from pf (the next weight panel) are prefetched into L2 along
 /// the way.
 template <int MR, int NR>
-inline void gemm_micro_kernel(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc,
-                              int ncols, bool load_c, const float* bias, const float* res, int64_t ldr,
-                              Activation act, const char* pf, int64_t pf_lines) {
+TAILOR_ALIGN_HOT_LOOPS inline void gemm_micro_kernel(int64_t kc, const float* a, int64_t lda, const float* b, float* c,
+                                                     int64_t ldc, int ncols, bool load_c, const float* bias,
+                                                     const float* res, int64_t ldr, Activation act, const char* pf,
+                                                     int64_t pf_lines) {
   using namespace simd;
   constexpr int W = kWidth, NV = NR / kWidth;
   static_assert(NR % kWidth == 0, "panel width must be whole vectors");
