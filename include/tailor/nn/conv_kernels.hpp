@@ -82,18 +82,14 @@ TAILOR_ALIGN_HOT_LOOPS inline void conv_micro_kernel(const ConvTile& t) {
     // short to hide the latency of its own lines.
     prefetch_tile<MR, kConvNR>(c + MR * ldc, ldc, res ? res + MR * ldr : nullptr, ldr);
     // The next weight panel's slice (pf_lines lines) goes to L2 along the k loop, as nn/gemm.hpp's
-    // kernels do: weights streaming from L3 / DRAM overlap with compute. The loop runs in
-    // chunks of >= 8 k, each chunk issuing its share of the lines.
-    const char* pf = t.pf;
-    const char* const pf_end = pf + t.pf_lines * 64;
-    const int64_t total = t.ntaps * cin;
-    const int64_t step = t.pf_lines > 0 ? std::max<int64_t>(8, total / t.pf_lines) : cin;
-    const int64_t per = t.pf_lines > 0 ? (t.pf_lines * step + total - 1) / total : 0;
+    // kernels do: weights streaming from L3 / DRAM overlap with compute (L2Stream: in chunks
+    // of >= 8 k, each issuing its share of the lines).
+    L2Stream next(t.pf, t.pf_lines, t.ntaps * cin, cin);
     for (int64_t tap = 0; tap < t.ntaps; ++tap) {
       const float* a = t.a[tap];
-      for (int64_t k0 = 0; k0 < cin; k0 += step) {
-        for (int64_t i = 0; i < per && pf < pf_end; ++i, pf += 64) _mm_prefetch(pf, _MM_HINT_T1);
-        const int64_t k1 = std::min(cin, k0 + step);
+      for (int64_t k0 = 0; k0 < cin; k0 += next.step) {
+        next.issue();
+        const int64_t k1 = std::min(cin, k0 + next.step);
         for (int64_t k = k0; k < k1; ++k) {
           V bv[NV];
           for (int j = 0; j < NV; ++j) bv[j] = load(b + j * W);

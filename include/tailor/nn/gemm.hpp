@@ -244,16 +244,11 @@ TAILOR_ALIGN_HOT_LOOPS inline void gemm_micro_kernel(int64_t kc, const float* a,
   // kernel (one thread, BERT's products over 269 rows: QKV 1.04x, FFN-in + GELU 1.03x, the
   // others even).
   if (!load_c) prefetch_tile<MR, NR>(c, ldc, res, ldr);
-  // Spread the prefetch of the next weight panel's slice over this tile's k loop: the loop
-  // runs in chunks of >= 8 k, each chunk issuing its share of the lines, so the k loop itself
-  // has no branch but its own (a countdown tested every k cost 1.1-1.4x on BERT's products on
-  // Zen 3; see the git log).
-  const char* pf_end = pf + pf_lines * 64;
-  const int64_t step = pf_lines > 0 ? std::max<int64_t>(8, kc / pf_lines) : kc;
-  const int64_t per = pf_lines > 0 ? (pf_lines * step + kc - 1) / kc : 0;
-  for (int64_t k0 = 0; k0 < kc; k0 += step) {
-    for (int64_t i = 0; i < per && pf < pf_end; ++i, pf += 64) _mm_prefetch(pf, _MM_HINT_T1);
-    const int64_t k1 = std::min(kc, k0 + step);
+  // The next weight panel's slice goes to L2 over this tile's k loop, a chunk's share at a time.
+  L2Stream next(pf, pf_lines, kc, kc);
+  for (int64_t k0 = 0; k0 < kc; k0 += next.step) {
+    next.issue();
+    const int64_t k1 = std::min(kc, k0 + next.step);
     for (int64_t k = k0; k < k1; ++k) {
       V bv[NV];
       for (int j = 0; j < NV; ++j) bv[j] = load(b + j * W);

@@ -16,6 +16,7 @@
 // 1e-4 parity bar on BERT's hidden states is met with a wide margin.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -293,6 +294,29 @@ inline void prefetch_tile(const float* c, int64_t ldc, const float* res, int64_t
       __builtin_prefetch(c + r * ldc + j, 1, 3);
     }
 }
+
+/// The next weight panel's slice, `lines` cache lines from pf, brought into L2 along a
+/// micro-kernel's k loop of `total` steps. The loop runs in chunks of `step` k (>= 8; `whole`
+/// when there is nothing to fetch) and calls issue() before each, which asks for that chunk's
+/// share of the lines: the k loop itself carries no prefetch branch (a countdown tested every
+/// k in the GEMM kernel made tailor rank's work ~10% slower on Zen 3).
+class L2Stream {
+ public:
+  L2Stream(const char* pf, int64_t lines, int64_t total, int64_t whole)
+      : step(lines > 0 ? std::max<int64_t>(8, total / lines) : whole),
+        pf_(pf),
+        end_(pf + lines * 64),
+        per_(lines > 0 ? (lines * step + total - 1) / total : 0) {}
+  void issue() {
+    for (int64_t i = 0; i < per_ && pf_ < end_; ++i, pf_ += 64) __builtin_prefetch(pf_, 0, 2);  // prefetcht1
+  }
+  const int64_t step;
+
+ private:
+  const char* pf_;
+  const char* const end_;
+  const int64_t per_;
+};
 
 /// Stores a register tile acc (Rows x NV vectors) to c (rows ldc apart): whole vectors when
 /// `full`, else nv[j] lanes of vector column j (columns with none are skipped).
