@@ -10,6 +10,10 @@ with Bottleneck blocks [1, 1, 1, 1] (the same code path as ResNet50, fewer block
 full-size tower. Each model's 50 pairs go through tests/tryon_matrix (the C++ API, one
 process); the first also through `tailor rank`.
 
+Fresh weights and photos: TAILOR_TRYON_SEED=N (an integer, default 0) shifts every seed
+here (the models' weights, the noise photos) by N, e.g.
+    TAILOR_TRYON_SEED=$RANDOM ctest --test-dir build -R test_tryon_parity --output-on-failure
+
 Also: the original sketch's checkpoint layout (converted when the widths fit, refused with
 the widths that would fit when not), the exact class-activation-map identity, and the
 explanation's per-token decomposition.
@@ -34,6 +38,7 @@ from reference_model import HeadConfig, ImageTextModel, save_checkpoint  # noqa:
 SKIMAGE = "/usr/lib/python3/dist-packages/skimage/data"
 RESIZE, CROP = 72, 64
 NUM_CLASSES, NUM_LABELS = 10, 3
+SEED = int(os.environ.get("TAILOR_TRYON_SEED", "0"))  # added to every seed below (see the docstring)
 TEXTS = [
     "a red summer dress with thin straps",
     "black slim-fit jeans",
@@ -72,7 +77,7 @@ def images(workdir):
     """10 PNG photos: real ones of varied size and aspect, a gray one, an RGBA one, noise."""
     d = workdir / "images"
     d.mkdir()
-    rng = np.random.default_rng(7)
+    rng = np.random.default_rng(7 + SEED)
     out = []
     for i, name in enumerate(["astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg", "camera.png",
                               "motorcycle_left.png"]):
@@ -209,7 +214,7 @@ def test_every_combination_matches_pytorch(tower, tiny_bert_dir, images, workdir
     x, enc = reference_inputs(images, TEXTS, text_dir)
     worst = 0.0
     for k, (fusion, img_f, txt_f) in enumerate(COMBOS):
-        model, text_config = build_model(text_dir, tower, fusion, img_f, txt_f, seed=1000 + k)
+        model, text_config = build_model(text_dir, tower, fusion, img_f, txt_f, seed=1000 + k + SEED)
         scale_head(model, x, enc)
         want_logits, want_probs = reference_scores(model, x, enc)
         bundle = str(workdir / f"{tower}-{k}.safetensors")
@@ -227,10 +232,10 @@ def test_every_combination_matches_pytorch(tower, tiny_bert_dir, images, workdir
         np.testing.assert_allclose(got_logits, want_logits, rtol=1e-4, atol=1e-4, err_msg=str((fusion, img_f, txt_f)))
         # Not all saturated: the comparison says something.
         assert np.ptp(want_probs) > 1e-3, (fusion, img_f, txt_f)
-    print(f"{tower}: {len(COMBOS)} combinations x {len(images) * len(TEXTS)} pairs, max |p - p_ref| = {worst:.2e}")
+    print(f"{tower} (TAILOR_TRYON_SEED={SEED}): {len(COMBOS)} combinations x {len(images) * len(TEXTS)} pairs, max |p - p_ref| = {worst:.2e}")
 
 
-def original_layout_state_dict(text_dir, fc_in, seed=5):
+def original_layout_state_dict(text_dir, fc_in, seed=5 + SEED):
     """The original sketch's state dict: ResNet + BertForSequenceClassification + fc."""
     torch.manual_seed(seed)
     cfg = transformers.BertConfig.from_pretrained(text_dir, num_labels=NUM_LABELS)
@@ -283,32 +288,38 @@ def test_original_layout_converts_when_the_widths_fit(tiny_bert_dir, images, wor
                          "--quiet"]) == 0
 
 
+@pytest.mark.parametrize("seed", [77, 78])  # one output (sigmoid), three (softmax): build_model
 @pytest.mark.parametrize("image_feature", ["pooled", "logits"])
-def test_cam_identity_and_token_contributions(image_feature, tiny_bert_dir, images, workdir, run_tailor):
-    model, text_config = build_model(tiny_bert_dir, "random", "concat_linear", image_feature, "mean", seed=77)
+def test_cam_identity_and_token_contributions(image_feature, seed, tiny_bert_dir, images, workdir, run_tailor):
+    model, text_config = build_model(tiny_bert_dir, "random", "concat_linear", image_feature, "mean", seed=seed + SEED)
     x, enc = reference_inputs(images[:1], TEXTS[:1], tiny_bert_dir)
     scale_head(model, x, enc)
-    bundle = str(workdir / f"cam-{image_feature}.safetensors")
+    bundle = str(workdir / f"cam-{image_feature}-{seed}.safetensors")
     convert_checkpoint(model, text_config, tiny_bert_dir, bundle)
-    heat = str(workdir / f"heat-{image_feature}.png")
+    heat = str(workdir / f"heat-{image_feature}-{seed}.png")
     r = run_tailor("score", "--weights", bundle, "--image", images[0], "--text", TEXTS[0], "--json", "--explain",
                    heat, check=True)
     out = json.loads(r.stdout)
     ex = out["explain"]
     assert ex["image_method"] == "cam" and ex["token_method"] == "exact"
+    # The explained output is the one with the highest logit.
+    logits = out.get("logits", [out["logit"]])
+    assert len(logits) == model.head_config.n_out
+    k = ex["output"]
+    assert logits[k] == max(logits) and ex["logit"] == logits[k]
     # The cells sum to the image part, which is the head's image weights times the feature.
     with torch.no_grad():
         fi = model.image_features(x)[0].double()
         ft = model.text_features(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])[0].double()
-        w = model.fc.weight[0].double()
+        w = model.fc.weight[k].double()
         image_part = float(w[:fi.shape[0]] @ fi)
         text_part = float(w[fi.shape[0]:] @ ft)
-        bias = float(model.fc.bias[0])
+        bias = float(model.fc.bias[k])
     assert abs(sum(ex["map"]) - ex["image_part"]) <= 1e-4 * max(1.0, abs(ex["image_part"]))
     assert abs(ex["image_part"] - image_part) <= 1e-4 * max(1.0, abs(image_part))
     assert abs(ex["text_part"] - text_part) <= 1e-4 * max(1.0, abs(text_part))
     assert abs(sum(t["contribution"] for t in ex["tokens"]) - ex["text_part"]) <= 1e-4
-    assert abs(out["logit"] - (image_part + text_part + bias)) <= 1e-4 * max(1.0, abs(out["logit"]))
+    assert abs(logits[k] - (image_part + text_part + bias)) <= 1e-4 * max(1.0, abs(logits[k]))
     assert [t["token"] for t in ex["tokens"]][:1] == ["[CLS]"]
     png = Image.open(heat)
     src = Image.open(images[0])
@@ -317,7 +328,7 @@ def test_cam_identity_and_token_contributions(image_feature, tiny_bert_dir, imag
 
 
 def test_mlp_head_explains_by_occlusion(tiny_bert_dir, images, workdir, run_tailor):
-    model, text_config = build_model(tiny_bert_dir, "random", "concat_mlp", "pooled", "cls", seed=79)
+    model, text_config = build_model(tiny_bert_dir, "random", "concat_mlp", "pooled", "cls", seed=79 + SEED)
     bundle = str(workdir / "occl.safetensors")
     convert_checkpoint(model, text_config, tiny_bert_dir, bundle)
     r = run_tailor("score", "--weights", bundle, "--image", images[0], "--text", TEXTS[1], "--json", "--explain",
@@ -334,7 +345,7 @@ def test_embedding_example_runs(tiny_bert_dir, images, workdir):
     """examples/tryon_embed (the program the README shows) on a converted bundle."""
     tool = os.environ.get("TAILOR_TRYON_EMBED")
     assert tool and os.path.exists(tool), "set TAILOR_TRYON_EMBED to the built example (ctest does)"
-    model, text_config = build_model(tiny_bert_dir, "random", "concat_linear", "pooled", "mean", seed=81)
+    model, text_config = build_model(tiny_bert_dir, "random", "concat_linear", "pooled", "mean", seed=81 + SEED)
     bundle = str(workdir / "embed.safetensors")
     convert_checkpoint(model, text_config, tiny_bert_dir, bundle, "--untrained", "image,head")
     r = subprocess.run([tool, bundle, images[0], *TEXTS[:4]], capture_output=True, text=True, timeout=120)
@@ -352,7 +363,7 @@ def test_embedding_example_runs(tiny_bert_dir, images, workdir):
 def test_rank_images_skips_unreadable_photos(tiny_bert_dir, images, workdir, run_tailor):
     """`tailor rank --images DIR`: photos decoded a batch at a time; a file that does not decode
     is skipped with a warning, the rest ranked with the scores they get in any other folder."""
-    model, text_config = build_model(tiny_bert_dir, "random", "concat_linear", "pooled", "mean", seed=83)
+    model, text_config = build_model(tiny_bert_dir, "random", "concat_linear", "pooled", "mean", seed=83 + SEED)
     bundle = str(workdir / "skip.safetensors")
     convert_checkpoint(model, text_config, tiny_bert_dir, bundle)
     d = workdir / "with-broken"

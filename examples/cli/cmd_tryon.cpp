@@ -114,7 +114,8 @@ int run_score(int argc, char** argv) {
              ",\"probabilities\":" + tailor::cli::json_float_array(r.probabilities.data(), r.probabilities.size());
     out += ",\"untrained\":" + json_list(model.untrained()) + ",\"timings_ms\":" + timings_json(t);
     if (explain) {
-      out += ",\"explain\":{\"heatmap\":" + json_string(*explain) + ",\"image_method\":" + json_string(ex.image_method) +
+      out += ",\"explain\":{\"heatmap\":" + json_string(*explain) + ",\"output\":" + std::to_string(ex.output) +
+             ",\"logit\":" + json_float(ex.logit) + ",\"image_method\":" + json_string(ex.image_method) +
              ",\"grid\":[" + std::to_string(ex.grid_h) + "," + std::to_string(ex.grid_w) + "],\"map\":" +
              tailor::cli::json_float_array(ex.map.data(), ex.map.size());
       if (ex.image_method == "cam") out += ",\"image_part\":" + json_float(ex.image_part);
@@ -148,6 +149,9 @@ int run_score(int argc, char** argv) {
                 ex.image_method == "cam" ? "exact class-activation map: each cell's share of the image part of the logit"
                                          : "occlusion: logit drop when the cell's patch is hidden",
                 static_cast<long long>(ex.grid_h), static_cast<long long>(ex.grid_w));
+    if (r.logits.size() > 1)
+      std::printf("explained    output %lld (the highest logit, %s): the parts below are of its logit\n",
+                  static_cast<long long>(ex.output), json_float(ex.logit).c_str());
     if (ex.image_method == "cam") std::printf("image part   %s (the cells sum to it)\n", json_float(ex.image_part).c_str());
     std::printf("tokens       %s:\n", what_tokens_mean(ex).c_str());
     for (size_t i = 0; i < ex.tokens.size(); ++i)
