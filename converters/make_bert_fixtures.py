@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build the BERT parity fixtures at test time: bundles + reference outputs from the real frameworks.
 
-    python converters/make_bert_fixtures.py OUT_DIR [--quick]
+    python converters/make_bert_fixtures.py OUT_DIR [--quick] [--seed N]
 
 Writes into OUT_DIR (ctest runs it as the FIXTURES_SETUP test `bert_fixtures`, OUT_DIR =
 $TAILOR_FIXTURES/bert), for each model:
@@ -18,6 +18,10 @@ Texts: real sentences in 19 languages, the message catalogs of git (Debian's git
 across lengths, plus a few long texts that hit the model's max length. They are tokenized by
 the real BertTokenizerFast of all-MiniLM-L6-v2 (transformers), with [CLS]/[SEP] and truncation
 to the model's max length (256 for MiniLM as sentence-transformers sets it, 512 otherwise).
+
+--seed N (default $TAILOR_BERT_SEED or 0) is added to every seed above (the random models'
+weights, the choice of texts): any N must pass, e.g.
+    TAILOR_BERT_SEED=$RANDOM ctest --test-dir build -R 'bert' --output-on-failure
 
 Reference file keys (i: sequence, j: padded batch):
   ids.i, types.i (I32, (T_i))            the tokens
@@ -192,7 +196,7 @@ def stamp_of(args) -> str:
     for name in ("convert_bert.py", "tailor_bundle.py", "requirements.txt"):
         with open(os.path.join(HERE, name), "rb") as f:
             h.update(f.read())
-    h.update(repr(args.quick).encode())
+    h.update(repr((args.quick, args.seed)).encode())
     return h.hexdigest()
 
 
@@ -200,6 +204,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out_dir")
     ap.add_argument("--quick", action="store_true", help="fewer texts (development)")
+    ap.add_argument("--seed", type=int, default=int(os.environ.get("TAILOR_BERT_SEED", "0")),
+                    help="added to every seed: fresh weights and texts (default: $TAILOR_BERT_SEED or 0)")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -212,12 +218,12 @@ def main() -> int:
 
     t0 = time.monotonic()
     per_lang = 4 if args.quick else 11
-    sentences = real_sentences(per_lang, seed=2024)
-    texts = sentences + long_texts(sentences, 2 if args.quick else 4, seed=5)
+    sentences = real_sentences(per_lang, seed=2024 + args.seed)
+    texts = sentences + long_texts(sentences, 2 if args.quick else 4, seed=5 + args.seed)
     with open(os.path.join(args.out_dir, "texts.txt"), "w", encoding="utf-8") as f:
         for t in texts:
             f.write(t + "\n")
-    print(f"make_bert_fixtures: {len(texts)} texts")
+    print(f"make_bert_fixtures: {len(texts)} texts (seed shift {args.seed})")
 
     convert(minilm_dir(), os.path.join(args.out_dir, "minilm.safetensors"))
     reference("minilm", minilm_dir(), texts, False, 256, os.path.join(args.out_dir, "minilm_ref.safetensors"))
@@ -231,7 +237,7 @@ def main() -> int:
                                        ("cls", 99, True, subset(24 if args.quick else 60)),
                                        ("relu", 7, False, subset(24 if args.quick else 40))):
             d = os.path.join(tmp, kind)
-            save_pretrained_random(kind, d, seed)
+            save_pretrained_random(kind, d, seed + args.seed)
             convert(d, os.path.join(args.out_dir, f"{kind}.safetensors"))
             reference(kind, d, sub, pairs, 512, os.path.join(args.out_dir, f"{kind}_ref.safetensors"))
             print(f"make_bert_fixtures: {kind} done ({time.monotonic() - t0:.0f} s)")
