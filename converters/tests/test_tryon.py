@@ -302,6 +302,9 @@ def test_cam_identity_and_token_contributions(image_feature, seed, tiny_bert_dir
     out = json.loads(r.stdout)
     ex = out["explain"]
     assert ex["image_method"] == "cam" and ex["token_method"] == "exact"
+    t = out["timings_ms"]  # the work's stages, its total, and the load outside it
+    assert set(t) == {"decode", "preprocess", "image_tower", "tokenize", "text_tower", "head", "total", "load"}
+    assert t["load"] > 0 and t["total"] > 0
     # The explained output is the one with the highest logit.
     logits = out.get("logits", [out["logit"]])
     assert len(logits) == model.head_config.n_out
