@@ -48,8 +48,8 @@ Common common_options(tailor::cli::Args& a) {
   return c;
 }
 
-/// The bundle opened and checked, the model built (weights packed) and a session made:
-/// what a process pays once before any work, outside the work's `total`.
+/// The bundle opened and checked and the model built (weights packed), timed: what a process
+/// pays once before any work, outside the work's `total`.
 struct Loaded {
   Loaded(const std::string& path, const tailor::Options& opt)
       : start(std::chrono::steady_clock::now()),
